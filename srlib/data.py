@@ -1,0 +1,223 @@
+"""Datasets and image I/O: where the benchmark and training images are, fetching them, and reading them.
+
+The registry (`registry.tsv`, shipped in the package) lists every file of the known datasets with its public
+URL and sha256. `fetch` downloads what is missing with pooch into the data folder and checks every file
+against its sha256. The data folder is ``$SRLIB_DATA`` when set, else the project's ``data/`` folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pooch
+import requests
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from srlib.errors import UserError
+
+# dataset name -> folder (relative to the data root) holding its HR images
+BENCHMARKS = {"Set5": "benchmarks/Set5", "Set14": "benchmarks/Set14", "BSD100": "benchmarks/BSD100"}
+TRAINING = {"T91": "train/T91", "BSDS200": "train/BSDS200"}
+DATASETS = {**BENCHMARKS, **TRAINING}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    path: str  # relative to the data root, e.g. "benchmarks/Set5/HR/img_001_SRF_4_HR.png"
+    url: str
+    sha256: str
+    size: int
+
+
+@cache
+def registry() -> dict[str, RegistryEntry]:
+    """Every known file, keyed by its path under the data root."""
+    text = resources.files("srlib").joinpath("registry.tsv").read_text()
+    rows = csv.DictReader(text.splitlines(), delimiter="\t")
+    return {r["path"]: RegistryEntry(r["path"], r["url"], r["sha256"], int(r["bytes"])) for r in rows}
+
+
+def data_root() -> Path:
+    """``$SRLIB_DATA`` when set, else the ``data/`` folder of the project checkout (or the user cache)."""
+    env = os.environ.get("SRLIB_DATA")
+    if env:
+        root = Path(env).expanduser()
+        if not root.is_dir():
+            raise UserError(f"SRLIB_DATA={env} is not a folder; create it or unset SRLIB_DATA")
+        return root
+    checkout = Path(__file__).resolve().parents[1] / "data"
+    return checkout if checkout.is_dir() else Path(pooch.os_cache("srlib"))
+
+
+def check_dataset(name: str) -> str:
+    """Return the folder of a known dataset, or raise a UserError listing the known names."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
+    """Registry paths of one dataset part: ``"HR"`` or ``"LR"`` (benchmarks) or all images (training sets)."""
+    folder = check_dataset(name)
+    if name in TRAINING:
+        sub = folder + "/"
+    elif part == "HR":
+        sub = f"{folder}/HR/"
+    else:
+        sub = f"{folder}/LR_bicubic/X{scale}/"
+    files = sorted(p for p in registry() if p.startswith(sub))
+    if not files:
+        have = sorted({p.split("/")[3] for p in registry() if p.startswith(f"{folder}/LR_bicubic/")})
+        raise UserError(f"{name} has no x{scale} low-resolution files; available: {', '.join(have)}")
+    return files
+
+
+def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -> Path:
+    """Return the local copy of a registry file, downloading and sha256-checking it when missing.
+
+    ``mirror`` replaces the registry's URL by ``mirror/path`` (a local server, a copy on your own host).
+    A download that fails or does not match its sha256 leaves no file behind.
+    """
+    entry = registry()[path]
+    root = data_root() if root is None else Path(root)
+    url = f"{mirror.rstrip('/')}/{urllib.parse.quote(path)}" if mirror else entry.url
+    local = root / path
+    if local.is_file() and pooch.file_hash(str(local)) == entry.sha256:
+        return local
+    try:
+        pooch.retrieve(
+            url, known_hash=f"sha256:{entry.sha256}", fname=local.name, path=local.parent, progressbar=False
+        )
+    except ValueError as e:  # pooch's checksum mismatch; it has already removed the download
+        raise UserError(
+            f"{url}: downloaded file does not match its sha256 ({e.__class__.__name__}); "
+            "the server may hold another version: try again or use another mirror"
+        ) from None
+    except (requests.RequestException, OSError) as e:
+        raise UserError(
+            f"could not download {url} ({type(e).__name__}); check the connection, or set "
+            "SRLIB_DATA to a folder that already holds the datasets"
+        ) from None
+    return local
+
+
+def fetch(
+    name: str, part: str = "HR", scale: int = 4, root: Path | None = None, mirror: str | None = None
+) -> list[Path]:
+    """Local paths of a dataset part (see `dataset_files`), downloading missing files first."""
+    return [fetch_file(p, root, mirror) for p in dataset_files(name, part, scale)]
+
+
+def benchmark_pairs(name: str, scale: int = 4, root: Path | None = None) -> list[tuple[str, Path, Path]]:
+    """``(image name, HR path, LR path)`` for every image of a benchmark set."""
+    if name not in BENCHMARKS:
+        raise UserError(f"{name!r} is not a benchmark; choose from {', '.join(BENCHMARKS)}")
+    lr = fetch(name, "LR", scale, root)
+    hr = fetch(name, "HR", scale, root)
+    return [(h.name.split("_SRF_")[0], h, low) for h, low in zip(hr, lr, strict=True)]
+
+
+def load_image(path: str | Path) -> Tensor:
+    """Read an image file as an RGB float tensor (3, H, W) in [0, 1].
+
+    8- and 16-bit files are scaled by their own maximum; grayscale is repeated to three channels;
+    palette images are expanded; an alpha channel is dropped (the RGB values are kept as stored, not
+    blended onto a background). Unreadable files raise a one-line UserError naming the path.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64) / 65535.0
+                arr = np.repeat(arr[..., None], 3, axis=2)
+            else:
+                arr = np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UserError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1).contiguous()
+
+
+def is_grayscale(path: str | Path) -> bool:
+    """True when the file stores a single (grey) channel, with or without alpha."""
+    with Image.open(path) as img:
+        return img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only when the block succeeds.
+
+    Readers never see a half-written file, and a failure leaves nothing behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def save_image(x: Tensor, path: str | Path) -> Path:
+    """Write a (3, H, W) float image in [0, 1] as an 8-bit file, atomically."""
+    arr = (x.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format=Image.registered_extensions().get(Path(path).suffix.lower()))
+    return Path(path)
+
+
+def quantize(x: Tensor) -> Tensor:
+    """Clamp to [0, 1] and round to 8-bit levels, as saving the image would."""
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+def modcrop(img: Tensor, scale: int) -> Tensor:
+    """Crop the bottom/right so that height and width are multiples of ``scale``."""
+    h, w = img.shape[-2:]
+    return img[..., : h - h % scale, : w - w % scale]
+
+
+def sample_image(name: str) -> Tensor:
+    """One of the colour images that ship inside scikit-image, for offline demos: (3, H, W) in [0, 1]."""
+    import skimage.data
+
+    if name not in SAMPLE_IMAGES:
+        raise UserError(f"unknown sample image {name!r}; choose from {', '.join(SAMPLE_IMAGES)}")
+    arr = getattr(skimage.data, name)()[..., :3]
+    return torch.from_numpy(arr.astype(np.float32) / 255).permute(2, 0, 1).contiguous()
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Sorted image files of a folder (by suffix), or a UserError when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    return files

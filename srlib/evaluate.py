@@ -1,0 +1,164 @@
+"""Benchmark evaluation as in the SRGAN paper's table 2: mean PSNR / SSIM (Y channel, `scale` pixels shaved)
+and seconds per image on Set5, Set14 and BSD100, upscaling the MATLAB-made low-resolution files.
+
+An *upscaler* is any function from a (1, 3, h, w) LR batch in [0, 1] to a (1, 3, h*s, w*s) SR batch in
+[0, 1]: an interpolation baseline, or a trained network wrapped by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from srlib.data import (
+    BENCHMARKS,
+    benchmark_pairs,
+    is_grayscale,
+    load_image,
+    modcrop,
+    quantize,
+    sample_image,
+    write_text,
+)
+from srlib.errors import UserError
+from srlib.imresize import METHODS, imresize, upscale
+from srlib.metrics import psnr, rgb_to_gray, ssim
+
+Upscaler = Callable[[Tensor], Tensor]
+
+# Table 2 of Ledig et al. (CVPR 2017), x4, PSNR (dB) / SSIM.
+PAPER = {
+    "nearest": {"Set5": (26.26, 0.7552), "Set14": (24.64, 0.7100), "BSD100": (25.02, 0.6606)},
+    "bicubic": {"Set5": (28.43, 0.8211), "Set14": (25.99, 0.7486), "BSD100": (25.94, 0.6935)},
+    "srresnet": {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)},
+    "srgan": {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)},
+}
+
+
+def baseline(method: str, scale: int = 4) -> Upscaler:
+    """The interpolation baseline ``method`` (nearest, bilinear, bicubic) as an upscaler."""
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    return partial(upscale, scale=scale, method=method)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(
+    upscaler: Upscaler, lr: Tensor, hr: Tensor, scale: int, gray: bool = False
+) -> tuple[Tensor, float, float, float]:
+    """Upscale one image, time it, and score it: returns (SR quantised to 8 bits, PSNR, SSIM, seconds).
+
+    Scores are on the Y channel, or on the grey values when the HR file is single-channel (``gray``).
+    """
+    _sync(lr.device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        sr = upscaler(lr)
+    _sync(lr.device)
+    seconds = time.perf_counter() - start
+    if sr.shape != hr.shape:
+        raise UserError(
+            f"the upscaler returned {tuple(sr.shape)} for an HR image of {tuple(hr.shape)}; "
+            f"is the model made for x{scale}?"
+        )
+    sr = quantize(sr.cpu())  # score what a saved 8-bit image would hold
+    a, b, y_only = (rgb_to_gray(sr), rgb_to_gray(hr), False) if gray else (sr, hr, True)
+    return sr, psnr(a, b, scale, y_only).item(), ssim(a, b, scale, y_only).item(), seconds
+
+
+def evaluate(
+    upscaler: Upscaler,
+    datasets: Sequence[str] = tuple(BENCHMARKS),
+    scale: int = 4,
+    device: str | torch.device = "cpu",
+    root: Path | None = None,
+) -> dict:
+    """Score ``upscaler`` on benchmark sets; returns ``{set: {psnr, ssim, seconds_per_image, images}}``.
+
+    One untimed warm-up call runs first, so that lazy initialisation (CUDA kernels, caches) is not counted.
+    """
+    device = torch.device(device)
+    results: dict = {}
+    for name in datasets:
+        pairs = benchmark_pairs(name, scale, root)
+        lr0 = load_image(pairs[0][2])[None].to(device)
+        with torch.inference_mode():
+            upscaler(lr0)  # warm-up
+        images, total = {}, 0.0
+        for image, hr_path, lr_path in pairs:
+            lr = load_image(lr_path)[None].to(device)
+            hr = modcrop(load_image(hr_path)[None], scale)
+            _, p, s, seconds = measure(upscaler, lr, hr, scale, gray=is_grayscale(hr_path))
+            images[image] = {"psnr": p, "ssim": s}
+            total += seconds
+        n = len(images)
+        results[name] = {
+            "psnr": sum(v["psnr"] for v in images.values()) / n,
+            "ssim": sum(v["ssim"] for v in images.values()) / n,
+            "seconds_per_image": total / n,
+            "images": images,
+        }
+    return results
+
+
+def evaluate_images(
+    upscalers: Mapping[str, Upscaler],
+    images: Mapping[str, Tensor],
+    scale: int = 4,
+    device: str | torch.device = "cpu",
+) -> tuple[dict, dict]:
+    """Degrade each HR image with MATLAB bicubic, upscale it with every upscaler and score the results.
+
+    Returns ``(scores, outputs)``: ``scores[image][method] = {psnr, ssim, seconds}`` and
+    ``outputs[image] = {"LR": lr, method: sr, ..., "HR": hr}`` for figures.
+    """
+    device = torch.device(device)
+    scores, outputs = {}, {}
+    for name, img in images.items():
+        hr = modcrop(img[None], scale)
+        lr = quantize(imresize(hr, 1 / scale)).to(device)
+        outputs[name], scores[name] = {"LR": lr.cpu()}, {}
+        for method, up in upscalers.items():
+            sr, p, s, seconds = measure(up, lr, hr, scale)
+            outputs[name][method] = sr
+            scores[name][method] = {"psnr": p, "ssim": s, "seconds": seconds}
+        outputs[name]["HR"] = hr
+    return scores, outputs
+
+
+def sample_images() -> dict[str, Tensor]:
+    """The bundled scikit-image colour samples as HR images."""
+    from srlib.data import SAMPLE_IMAGES
+
+    return {name: sample_image(name) for name in SAMPLE_IMAGES}
+
+
+def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | None = None) -> str:
+    """A plain-text table, one row per set; ``paper`` adds that method's published numbers."""
+    head = f"{'dataset':<8} {'PSNR (dB)':>9} {'SSIM':>7} {'s/image':>9}"
+    if paper:
+        head += f"   {'paper PSNR':>10} {'paper SSIM':>10}"
+    lines = [title] if title else []
+    lines += [head, "-" * len(head)]
+    for name, r in results.items():
+        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f} {r['seconds_per_image']:>9.4f}"
+        if paper and name in PAPER.get(paper, {}):
+            p, s = PAPER[paper][name]
+            line += f"   {p:>10.2f} {s:>10.4f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def write_json(results: Mapping, path: str | Path) -> Path:
+    """Write results as JSON, atomically."""
+    return write_text(path, json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,140 @@
+"""MATLAB-compatible image resizing in torch, and the interpolation baselines of chapter 1.
+
+Resizing is a linear map along each axis: every output pixel is a weighted sum of a few input pixels.
+`resize_matrix` builds that map the way MATLAB's `imresize` does (Keys' cubic kernel with a = -0.5, the
+kernel stretched to anti-alias when shrinking, mirrored borders, output size ``ceil(scale * size)``), and
+`imresize` applies it to a batch as two matrix products, so it runs on the CPU or a GPU alike.
+The low-resolution images of the SR benchmarks were made with MATLAB's ``imresize(hr, 1/4)``, so this is
+the degradation we train with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+METHODS = ("nearest", "bilinear", "bicubic")
+
+
+def cubic(x: Tensor, a: float = -0.5) -> Tensor:
+    """Keys' cubic convolution kernel; MATLAB and PIL use a = -0.5, torch and OpenCV a = -0.75."""
+    ax = x.abs()
+    ax2, ax3 = ax * ax, ax * ax * ax
+    near = ((a + 2) * ax3 - (a + 3) * ax2 + 1) * (ax <= 1)
+    far = (a * ax3 - 5 * a * ax2 + 8 * a * ax - 4 * a) * ((ax > 1) & (ax <= 2))
+    return near + far
+
+
+def triangle(x: Tensor) -> Tensor:
+    """The linear-interpolation (tent) kernel."""
+    return (1 - x.abs()).clamp(min=0)
+
+
+# kernel name -> (function, support width in input pixels at scale 1)
+KERNELS: dict[str, tuple[Callable[[Tensor], Tensor], float]] = {
+    "cubic": (cubic, 4.0),
+    "linear": (triangle, 2.0),
+}
+
+
+def resize_matrix(
+    in_size: int, out_size: int, scale: float, kernel: str = "cubic", antialias: bool = True
+) -> Tensor:
+    """The (out_size, in_size) float64 matrix that resizes one axis as MATLAB's ``imresize`` does."""
+    fn, width = KERNELS[kernel]
+    if scale < 1 and antialias:  # shrinking: stretch the kernel so it also low-pass filters
+        base = fn
+        fn = lambda t: scale * base(scale * t)  # noqa: E731
+        width = width / scale
+    out = torch.arange(1, out_size + 1, dtype=torch.float64)
+    centre = out / scale + 0.5 * (1 - 1 / scale)  # where output pixel i falls on the input (1-based)
+    left = torch.floor(centre - width / 2)
+    taps = math.ceil(width) + 2
+    idx = left[:, None] + torch.arange(taps, dtype=torch.float64)[None]  # (out, taps), 1-based
+    weights = fn(centre[:, None] - idx)
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    # MATLAB's 'symmetric' border: indices past an edge are mirrored, the edge pixel repeated.
+    idx0 = (idx.long() - 1) % (2 * in_size)
+    idx0 = torch.where(idx0 >= in_size, 2 * in_size - 1 - idx0, idx0)
+    matrix = torch.zeros(out_size, in_size, dtype=torch.float64)
+    return matrix.scatter_add_(1, idx0, weights)
+
+
+def imresize(
+    x: Tensor,
+    scale: float | None = None,
+    *,
+    size: tuple[int, int] | None = None,
+    kernel: str = "cubic",
+    antialias: bool = True,
+) -> Tensor:
+    """Resize a float image batch (N, C, H, W) or image (C, H, W) like MATLAB's ``imresize``.
+
+    Give either ``scale`` (output size ``ceil(scale * H), ceil(scale * W)``, as MATLAB) or ``size=(H, W)``.
+    Values are not clamped: bicubic overshoots a little at edges, as it does in MATLAB before rounding.
+    """
+    if (scale is None) == (size is None):
+        raise ValueError("imresize: give exactly one of scale or size")
+    if x.dim() not in (3, 4) or not x.is_floating_point():
+        raise ValueError(
+            f"imresize: expected a float tensor (C, H, W) or (N, C, H, W), got {x.dtype} {tuple(x.shape)}"
+        )
+    if kernel not in KERNELS:
+        raise ValueError(f"imresize: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
+    h, w = x.shape[-2:]
+    if size is None:
+        out_h, out_w = math.ceil(scale * h), math.ceil(scale * w)
+        scale_h = scale_w = float(scale)
+    else:
+        out_h, out_w = size
+        scale_h, scale_w = out_h / h, out_w / w
+    rows = resize_matrix(h, out_h, scale_h, kernel, antialias).to(x.device, x.dtype)  # (out_h, h)
+    cols = resize_matrix(w, out_w, scale_w, kernel, antialias).to(x.device, x.dtype)  # (out_w, w)
+    return rows @ x @ cols.T  # (..., h, w) -> (..., out_h, out_w)
+
+
+def upscale_nearest(x: Tensor, scale: int) -> Tensor:
+    """Nearest-neighbour upscaling written from the mapping ``src = dst / scale``, rounded down.
+
+    For an integer scale, rounding down gives the same pixel as the centre-aligned rule
+    ``round((dst + 0.5) / scale - 0.5)`` that MATLAB, PIL and torch use: each input pixel becomes a
+    ``scale x scale`` block.
+    """
+    h, w = x.shape[-2:]
+    src_y = torch.div(torch.arange(h * scale, device=x.device), scale, rounding_mode="floor")
+    src_x = torch.div(torch.arange(w * scale, device=x.device), scale, rounding_mode="floor")
+    return x[..., src_y[:, None], src_x[None, :]]
+
+
+def upscale(x: Tensor, scale: int, method: str = "bicubic") -> Tensor:
+    """Upscale by an integer factor with an interpolation baseline (MATLAB rules), clamped to [0, 1]."""
+    if method == "nearest":
+        return upscale_nearest(x, scale)
+    if method == "bilinear":
+        return imresize(x, scale, kernel="linear").clamp(0, 1)
+    if method == "bicubic":
+        return imresize(x, scale, kernel="cubic").clamp(0, 1)
+    raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def resize_torch(x: Tensor, scale: float, mode: str = "bicubic") -> Tensor:
+    """torch's own interpolation (a = -0.75 for bicubic, clamped borders), for comparison in the course."""
+    batched = x if x.dim() == 4 else x[None]
+    out = F.interpolate(
+        batched, scale_factor=scale, mode=mode, align_corners=False if mode != "nearest" else None
+    )
+    return (out if x.dim() == 4 else out[0]).clamp(0, 1)
+
+
+def resize_pil(x: Tensor, scale: float, resample: int = Image.BICUBIC) -> Tensor:
+    """PIL's resize of one (3, H, W) image through 8 bits, for comparison in the course."""
+    arr = (x.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    img = Image.fromarray(arr)
+    out = img.resize((round(img.width * scale), round(img.height * scale)), resample=resample)
+    return torch.from_numpy(np.asarray(out, dtype=np.float32) / 255).permute(2, 0, 1)
