@@ -70,6 +70,13 @@ def check_dataset(name: str) -> str:
     return DATASETS[name]
 
 
+def check_benchmark(name: str) -> None:
+    """Raise a UserError unless ``name`` is one of the benchmark sets."""
+    if name not in BENCHMARKS:
+        kind = "a training set, not a benchmark" if name in TRAINING else "not a known benchmark"
+        raise UserError(f"{name!r} is {kind}; choose from {', '.join(BENCHMARKS)}")
+
+
 def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
     """Registry paths of one dataset part: ``"HR"`` or ``"LR"`` (benchmarks) or all images (training sets)."""
     folder = check_dataset(name)
@@ -124,8 +131,7 @@ def fetch(
 
 def benchmark_pairs(name: str, scale: int = 4, root: Path | None = None) -> list[tuple[str, Path, Path]]:
     """``(image name, HR path, LR path)`` for every image of a benchmark set."""
-    if name not in BENCHMARKS:
-        raise UserError(f"{name!r} is not a benchmark; choose from {', '.join(BENCHMARKS)}")
+    check_benchmark(name)
     lr = fetch(name, "LR", scale, root)
     hr = fetch(name, "HR", scale, root)
     return [(h.name.split("_SRF_")[0], h, low) for h, low in zip(hr, lr, strict=True)]

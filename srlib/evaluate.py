@@ -19,6 +19,7 @@ from torch import Tensor
 from srlib.data import (
     BENCHMARKS,
     benchmark_pairs,
+    check_benchmark,
     is_grayscale,
     load_image,
     modcrop,
@@ -88,6 +89,8 @@ def evaluate(
     One untimed warm-up call runs first, so that lazy initialisation (CUDA kernels, caches) is not counted.
     """
     device = torch.device(device)
+    for name in datasets:  # check every name before spending time on the first set
+        check_benchmark(name)
     results: dict = {}
     for name in datasets:
         pairs = benchmark_pairs(name, scale, root)

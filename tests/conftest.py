@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests that need the real datasets skip with a reason when they are absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def real_data_root() -> Path | None:
+    """``$SRLIB_DATA`` or ``../shared/data`` when it holds the benchmarks, else None."""
+    root = Path(os.environ.get("SRLIB_DATA") or SHARED)
+    return root if (root / "benchmarks").is_dir() else None
+
+
+@pytest.fixture
+def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real data folder (and SRLIB_DATA pointing at it), or skip."""
+    root = real_data_root()
+    if root is None:
+        pytest.skip(
+            "real datasets absent: set SRLIB_DATA to a folder holding benchmarks/ (e.g. ../shared/data)"
+        )
+    monkeypatch.setenv("SRLIB_DATA", str(root))
+    return root

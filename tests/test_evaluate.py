@@ -1,0 +1,96 @@
+import json
+
+import pytest
+import torch
+
+from srlib.cli import main
+from srlib.data import benchmark_pairs, load_image, modcrop
+from srlib.errors import UserError
+from srlib.evaluate import baseline, evaluate, evaluate_images, format_table
+from srlib.imresize import imresize
+
+
+@pytest.mark.parametrize("name", ["Set5", "Set14", "BSD100"])
+def test_imresize_reproduces_the_matlab_made_lr_files(data_root, name):
+    """MATLAB's imresize(hr, 1/4) made the benchmark LR files: agree to well under half a grey level."""
+    worst = 0.0
+    for _, hr_path, lr_path in benchmark_pairs(name):
+        hr, lr = load_image(hr_path), load_image(lr_path)
+        ours = (imresize(hr.double(), 0.25).clamp(0, 1) * 255).round()
+        diff = (ours - (lr.double() * 255).round()).abs().mean().item()
+        worst = max(worst, diff)
+    assert worst < 0.5
+
+
+@pytest.mark.parametrize("name,published", [("Set5", 28.42), ("Set14", 26.00), ("BSD100", 25.96)])
+def test_bicubic_baseline_reproduces_the_published_psnr(data_root, name, published):
+    result = evaluate(baseline("bicubic"), [name])[name]
+    assert result["psnr"] == pytest.approx(published, abs=0.02)
+    assert 0.6 < result["ssim"] < 0.85
+    assert set(result["images"]) == {n for n, _, _ in benchmark_pairs(name)}
+
+
+def test_sr_methods_rank_as_expected_on_set5(data_root):
+    scores = {m: evaluate(baseline(m), ["Set5"])["Set5"]["psnr"] for m in ("nearest", "bilinear", "bicubic")}
+    assert scores["nearest"] < scores["bilinear"] < scores["bicubic"]
+
+
+def test_an_upscaler_of_the_wrong_scale_is_a_user_error(data_root):
+    with pytest.raises(UserError, match="made for x4"):
+        evaluate(baseline("bicubic", scale=2), ["Set5"])
+
+
+def test_evaluate_cli_prints_a_table_and_writes_json(data_root, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--method", "nearest", "--datasets", "Set5", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Set5" in printed and "26.26" in printed  # our nearest PSNR beside the paper's
+    result = json.loads(out.read_text())
+    assert set(result["Set5"]) == {"psnr", "ssim", "seconds_per_image", "images"}
+    assert len(result["Set5"]["images"]) == 5
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["evaluate", "--datasets", "Set5", "Urban100"], "'Urban100' is not a known benchmark"),
+        (["evaluate", "--datasets", "T91"], "'T91' is a training set, not a benchmark"),
+        (["evaluate", "--datasets", "Set5", "--scale", "3"], "no x3 low-resolution files"),
+    ],
+)
+def test_evaluate_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_evaluate_cli_missing_data_folder(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "nowhere"))
+    assert main(["evaluate", "--datasets", "Set5"]) == 2
+    assert "SRLIB_DATA" in capsys.readouterr().err
+
+
+def test_evaluate_images_scores_every_method_on_every_image():
+    images = {"a": torch.rand(3, 40, 44), "b": torch.rand(3, 48, 32)}
+    scores, outputs = evaluate_images({m: baseline(m) for m in ("nearest", "bicubic")}, images)
+    assert set(scores) == {"a", "b"} and set(scores["a"]) == {"nearest", "bicubic"}
+    assert list(outputs["a"]) == ["LR", "nearest", "bicubic", "HR"]
+    assert outputs["a"]["HR"].shape == modcrop(images["a"][None], 4).shape
+    assert outputs["a"]["LR"].shape == (1, 3, 10, 11)
+
+
+def test_format_table_shows_paper_numbers():
+    table = format_table({"Set5": {"psnr": 28.4, "ssim": 0.81, "seconds_per_image": 0.01}}, paper="bicubic")
+    assert "28.40" in table and "28.43" in table and "0.8211" in table
+
+
+def test_demo_writes_a_figure_per_sample_image(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+        "rocket.png",
+    ]
+    printed = capsys.readouterr().out
+    assert printed.count("bicubic") == 4

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from srlib.imresize import cubic, imresize, resize_matrix, resize_pil, upscale, upscale_nearest
+
+
+def test_cubic_kernel_is_interpolating_and_sums_to_one():
+    t = torch.arange(-3, 4, dtype=torch.float64)
+    assert torch.equal(cubic(t), (t == 0).double())  # 1 at 0, 0 at the other integers
+    for shift in (0.1, 0.37, 0.5):
+        assert cubic(torch.arange(-2, 3, dtype=torch.float64) + shift).sum().item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("in_size,out_size,scale", [(16, 4, 0.25), (7, 28, 4.0), (10, 3, 0.25), (5, 5, 1.0)])
+def test_resize_matrix_rows_are_normalised_weights(in_size, out_size, scale):
+    m = resize_matrix(in_size, out_size, scale)
+    assert m.shape == (out_size, in_size)
+    assert torch.allclose(m.sum(dim=1), torch.ones(out_size, dtype=torch.float64))
+
+
+def test_output_size_follows_matlab_ceil_rule():
+    x = torch.rand(3, 10, 7)
+    assert imresize(x, 0.25).shape == (3, 3, 2)  # ceil(2.5), ceil(1.75)
+    assert imresize(x, size=(5, 9)).shape == (3, 5, 9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(h=st.integers(2, 20), w=st.integers(2, 20), seed=st.integers(0, 2**16))
+def test_scale_one_is_identity(h, w, seed):
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    assert torch.allclose(imresize(x, 1.0), x)
+
+
+@pytest.mark.parametrize("scale", [0.25, 0.5, 2.0, 4.0])
+def test_constant_image_stays_constant(scale):
+    x = torch.full((1, 3, 12, 16), 0.3)
+    assert torch.allclose(imresize(x, scale), torch.full_like(imresize(x, scale), 0.3), atol=1e-6)
+
+
+def test_batched_equals_one_image_at_a_time():
+    x = torch.rand(3, 3, 20, 24)
+    batched = imresize(x, 0.25)
+    for i in range(3):
+        assert torch.allclose(batched[i], imresize(x[i], 0.25), atol=1e-6)
+
+
+def test_downscale_agrees_with_pil_antialiased_bicubic_inside_the_border():
+    # PIL uses the same a = -0.5 kernel stretched for antialiasing; only the borders are handled differently.
+    rng = np.random.default_rng(0)
+    arr = (rng.random((64, 64, 3)) * 255).round().astype(np.uint8)
+    x = torch.from_numpy(arr.astype(np.float32) / 255).permute(2, 0, 1)
+    ours = (imresize(x, 0.5).clamp(0, 1) * 255).round()
+    pil = resize_pil(x, 0.5) * 255
+    inner = (slice(None), slice(4, -4), slice(4, -4))
+    assert (ours[inner] - pil[inner]).abs().max().item() <= 1.0
+
+
+def test_bilinear_upscale_reproduces_a_linear_ramp_inside():
+    ramp = torch.linspace(0, 1, 16).repeat(3, 16, 1)  # (3, 16, 16), values rise along x
+    up = imresize(ramp, 4.0, kernel="linear")
+    row = up[0, 20, 8:-8]
+    assert torch.allclose(row.diff(), torch.full_like(row.diff(), row.diff().mean()), atol=1e-6)
+
+
+def test_nearest_makes_blocks_and_matches_torch_and_pil():
+    x = torch.rand(1, 3, 5, 7)
+    up = upscale_nearest(x, 4)
+    assert up.shape == (1, 3, 20, 28)
+    assert torch.equal(up[..., 8:12, 12:16], x[..., 2:3, 3:4].expand(1, 3, 4, 4))
+    assert torch.equal(up, F.interpolate(x, scale_factor=4, mode="nearest"))
+    pil = resize_pil(x[0], 4, Image.NEAREST)
+    assert torch.allclose(up[0], pil, atol=0.5 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("method", ["nearest", "bilinear", "bicubic"])
+def test_upscale_methods_keep_range_and_size(method):
+    x = torch.rand(2, 3, 6, 9)
+    y = upscale(x, 4, method)
+    assert y.shape == (2, 3, 24, 36)
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def test_bicubic_upscale_restores_a_smooth_image_better_than_nearest():
+    yy, xx = torch.meshgrid(torch.linspace(0, 3, 64), torch.linspace(0, 3, 64), indexing="ij")
+    hr = (0.5 + 0.4 * torch.sin(xx) * torch.cos(yy)).expand(1, 3, 64, 64)
+    lr = imresize(hr, 0.25)
+    err = {m: (upscale(lr, 4, m) - hr)[..., 8:-8, 8:-8].abs().mean().item() for m in ("nearest", "bicubic")}
+    assert err["bicubic"] < err["nearest"] / 2
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="exactly one"):
+        imresize(torch.rand(3, 8, 8))
+    with pytest.raises(ValueError, match="float tensor"):
+        imresize(torch.zeros(3, 8, 8, dtype=torch.uint8), 0.5)
+    with pytest.raises(ValueError, match="unknown kernel"):
+        imresize(torch.rand(3, 8, 8), 0.5, kernel="lanczos")
+    with pytest.raises(ValueError, match="unknown method"):
+        upscale(torch.rand(3, 8, 8), 2, "spline")
