@@ -1,0 +1,84 @@
+"""The SRGAN losses (Ledig et al. 2017, section 2.2): a content loss plus 1e-3 times the adversarial loss.
+
+SR and HR images are in the model range [-1, 1] (see `srlib.models`); discriminator outputs are logits, so
+the adversarial losses use BCE-with-logits, which is numerically safer than a sigmoid followed by log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from srlib.errors import UserError
+from srlib.models import TruncatedVGG19, from_model_range
+
+# the paper rescales VGG feature maps by 1/12.75 to bring VGG losses to the scale of the pixel MSE
+VGG_RESCALE = 12.75
+# content loss name -> VGG layer ("mse" uses no VGG): SRGAN-VGG54 is the paper's SRGAN
+CONTENT_LOSSES = {"vgg54": "5_4", "vgg22": "2_2", "mse": None}
+
+
+def _check_same_shape(sr: Tensor, hr: Tensor) -> None:
+    if sr.shape != hr.shape:
+        raise UserError(f"SR and HR shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}: crop them alike")
+
+
+def pixel_mse(sr: Tensor, hr: Tensor) -> Tensor:
+    """The paper's l_MSE: mean squared error over all pixels (SRResNet-MSE, SRGAN-MSE)."""
+    _check_same_shape(sr, hr)
+    return F.mse_loss(sr, hr)
+
+
+def vgg_content_loss(vgg: TruncatedVGG19, sr: Tensor, hr: Tensor) -> Tensor:
+    """The paper's l_VGG/i.j: MSE between the VGG feature maps of SR and HR, each rescaled by 1/12.75.
+
+    SR and HR are in [-1, 1] and go to the VGG in [0, 1] (not clamped: clamping would stop the gradient where
+    the generator overshoots). The HR features are constants; the SR path keeps its gradient, which is what
+    trains the generator: detaching it would silently switch the content loss off.
+    """
+    _check_same_shape(sr, hr)
+    with torch.no_grad():
+        target = vgg(from_model_range(hr)) / VGG_RESCALE
+    return F.mse_loss(vgg(from_model_range(sr)) / VGG_RESCALE, target)
+
+
+def adversarial_loss(d_fake_logits: Tensor) -> Tensor:
+    """The generator's adversarial loss -log D(G(LR)), averaged over the batch: BCE of D(SR) against "real".
+
+    This is the paper's non-saturating form: it still gives strong gradients when D rejects SR confidently.
+    """
+    return F.binary_cross_entropy_with_logits(d_fake_logits, torch.ones_like(d_fake_logits))
+
+
+def discriminator_loss(d_real_logits: Tensor, d_fake_logits: Tensor) -> Tensor:
+    """The discriminator's loss: BCE of D(HR) against "real" plus BCE of D(SR) against "fake"."""
+    real = F.binary_cross_entropy_with_logits(d_real_logits, torch.ones_like(d_real_logits))
+    fake = F.binary_cross_entropy_with_logits(d_fake_logits, torch.zeros_like(d_fake_logits))
+    return real + fake
+
+
+class PerceptualLoss(nn.Module):
+    """The SRGAN generator loss l^SR = content + adv_weight * adversarial (the paper's eq. 3, weight 1e-3).
+
+    ``content``: "vgg54" (the paper's SRGAN), "vgg22" (SRGAN-VGG22) or "mse" (SRGAN-MSE: pixel MSE, no VGG is
+    built). ``vgg_weights`` goes to TruncatedVGG19: "imagenet", the path of a vgg19 state dict, or None.
+    """
+
+    def __init__(
+        self, content: str = "vgg54", vgg_weights: str | Path | None = "imagenet", adv_weight: float = 1e-3
+    ):
+        super().__init__()
+        if content not in CONTENT_LOSSES:
+            raise UserError(f"content loss must be one of {list(CONTENT_LOSSES)}, not {content!r}")
+        layer = CONTENT_LOSSES[content]
+        self.vgg = TruncatedVGG19(layer, vgg_weights) if layer else None
+        self.adv_weight = adv_weight
+
+    def forward(self, sr: Tensor, hr: Tensor, d_fake_logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Returns (total, content, adversarial): train on the total, log all three."""
+        content = pixel_mse(sr, hr) if self.vgg is None else vgg_content_loss(self.vgg, sr, hr)
+        adversarial = adversarial_loss(d_fake_logits)
+        return content + self.adv_weight * adversarial, content, adversarial

@@ -1,0 +1,225 @@
+"""The networks of SRGAN (Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative
+Adversarial Network", CVPR 2017): the generator SRResNet, the discriminator, and the truncated VGG19 of the
+content loss.
+
+Value ranges, as in the paper: the generator takes LR images in [0, 1]; its output and the HR targets live in
+[-1, 1] (the "model range"), and the discriminator scores images in that range. `to_model_range` and
+`from_model_range` convert. The generator's last layer is a plain conv (no tanh), so its output can overshoot
+[-1, 1] a little: clamp only to display or save. TruncatedVGG19 alone takes [0, 1], as ImageNet models do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from torch import Tensor, nn
+from torchvision.models import VGG19_Weights
+from torchvision.models.vgg import cfgs, make_layers
+
+from srlib.errors import UserError
+
+
+def to_model_range(x: Tensor) -> Tensor:
+    """[0, 1] -> [-1, 1]: HR images go to the losses and the discriminator in this range."""
+    return x * 2 - 1
+
+
+def from_model_range(x: Tensor, clamp: bool = False) -> Tensor:
+    """[-1, 1] -> [0, 1]; ``clamp=True`` cuts the generator's overshoot (to show or save, not in a loss)."""
+    x = (x + 1) / 2
+    return x.clamp(0, 1) if clamp else x
+
+
+def _check_images(x: Tensor, channels: int, who: str) -> None:
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise UserError(f"{who} takes a batch of images shaped (N, {channels}, H, W), got {tuple(x.shape)}")
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3-BN-PReLU-conv3x3-BN plus an identity skip: one of the paper's B residual blocks."""
+
+    def __init__(self, channels: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.PReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def icnr_(weight: Tensor, upscale: int, init: Callable[[Tensor], object] = nn.init.kaiming_normal_) -> Tensor:
+    """ICNR (Aitken et al. 2017), in place: the sub-pixel conv starts as conv + nearest-neighbour upsampling.
+
+    ``weight`` is (C * r^2, C_in, k, k). PixelShuffle(r) spreads channels c*r^2 ... c*r^2 + r^2 - 1 over one
+    r x r block of output channel c, so drawing a (C, C_in, k, k) kernel with ``init`` and repeating each
+    filter r^2 times makes every block constant at the start: no checkerboard artefacts.
+    """
+    r2 = upscale**2
+    if weight.shape[0] % r2:
+        raise UserError(f"ICNR needs a multiple of upscale^2 = {r2} output channels, got {weight.shape[0]}")
+    sub = torch.empty(weight.shape[0] // r2, *weight.shape[1:], dtype=weight.dtype, device=weight.device)
+    init(sub)
+    with torch.no_grad():
+        weight.copy_(sub.repeat_interleave(r2, dim=0))
+    return weight
+
+
+class SubPixelConv(nn.Module):
+    """conv3x3 to C*r^2 channels, PixelShuffle(r), PReLU: (N, C, h, w) -> (N, C, r*h, r*w)."""
+
+    def __init__(self, channels: int = 64, upscale: int = 2, icnr: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels * upscale**2, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(upscale)
+        self.act = nn.PReLU()
+        if icnr:
+            icnr_(self.conv.weight, upscale)
+            nn.init.zeros_(self.conv.bias)  # a bias per sub-pixel would bring the checkerboard back
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.shuffle(self.conv(x)))
+
+
+class SRResNet(nn.Module):
+    """The SRGAN generator: LR (N, 3, h, w) in [0, 1] -> SR (N, 3, scale*h, scale*w) in [-1, 1].
+
+    9x9 conv + PReLU, ``n_blocks`` residual blocks, conv3x3 + BN, a long skip from the first conv's output,
+    log2(scale) x2 sub-pixel stages and a 9x9 conv to RGB. At the paper's size (scale 4, 16 blocks, 64
+    channels) it has 1,549,462 parameters.
+    """
+
+    def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64):
+        super().__init__()
+        if scale not in (2, 4, 8):
+            raise UserError(f"SRResNet upscales by 2, 4 or 8, not {scale}: pick one of those scales")
+        self.scale, self.n_blocks, self.channels = scale, n_blocks, channels
+        self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
+        self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
+        self.body_end = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
+        self.upsample = nn.Sequential(*[SubPixelConv(channels, 2) for _ in range(int(math.log2(scale)))])
+        self.tail = nn.Conv2d(channels, 3, 9, padding=4)
+
+    def config(self) -> dict[str, int]:
+        """The constructor arguments, saved beside the weights: ``SRResNet(**config)`` rebuilds it."""
+        return {"scale": self.scale, "n_blocks": self.n_blocks, "channels": self.channels}
+
+    def forward(self, lr: Tensor) -> Tensor:
+        _check_images(lr, 3, "SRResNet")
+        x = self.head(lr)  # (N, C, h, w)
+        x = x + self.body_end(self.blocks(x))  # long skip over all residual blocks
+        return self.tail(self.upsample(x))  # (N, 3, scale*h, scale*w)
+
+
+class Discriminator(nn.Module):
+    """The SRGAN discriminator: images (N, 3, H, W) in [-1, 1] -> one logit per image, (N,).
+
+    Eight 3x3 convs (64, 64, 128, 128, 256, 256, 512, 512 channels for base 64; stride 2 on every second),
+    LeakyReLU(0.2), BatchNorm on all but the first, then Dense(1024), LeakyReLU(0.2), Dense(1). No sigmoid:
+    the losses take logits. Made for 96x96 crops, where the convs leave a 6x6 map and AdaptiveAvgPool2d(6)
+    is the identity, so the paper's network is unchanged. On other sizes the pool averages (larger crops) or
+    repeats (smaller crops) the last map to 6x6, so the same weights score any crop size.
+    """
+
+    def __init__(self, in_channels: int = 3, base: int = 64):
+        super().__init__()
+        self.in_channels = in_channels
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for i in range(8):
+            c_out, stride = base * 2 ** (i // 2), 1 + i % 2
+            layers.append(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2))
+            c_in = c_out
+        self.features = nn.Sequential(*layers)  # (N, 8*base, H/16, W/16)
+        self.pool = nn.AdaptiveAvgPool2d(6)  # (N, 8*base, 6, 6)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(c_in * 6 * 6, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_images(x, self.in_channels, "Discriminator")
+        return self.classifier(self.pool(self.features(x))).squeeze(1)
+
+
+# how many modules of torchvision's vgg19().features to keep: up to the ReLU after conv2_2 or conv5_4
+VGG_LAYERS = {"2_2": 9, "5_4": 36}
+_VGG_HELP = (
+    f"download {VGG19_Weights.IMAGENET1K_V1.url} on a machine with internet, "
+    "then pass its path (--vgg-weights PATH)"
+)
+
+
+def _load_vgg19_features(features: nn.Sequential, weights: str | Path) -> None:
+    """Load the ``features.*`` part of a torchvision vgg19 state dict: "imagenet", or a .pth/.safetensors."""
+    if weights == "imagenet":
+        try:
+            state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+        except (OSError, RuntimeError) as e:  # URLError is an OSError; a broken download a RuntimeError
+            raise UserError(
+                f"could not download the ImageNet VGG19 weights ({e}): {_VGG_HELP}, "
+                "or use weights=None or the 'mse' content loss"
+            ) from e
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise UserError(f"VGG19 weights file {path} does not exist: {_VGG_HELP}, or pass 'imagenet'")
+        try:
+            if path.suffix == ".safetensors":
+                state = safetensors.torch.load_file(path)
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise UserError(f"cannot read VGG19 weights from {path} ({e}): {_VGG_HELP}") from e
+    state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    try:
+        features.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserError(f"{weights} is not a state dict of torchvision's vgg19: {_VGG_HELP}") from e
+
+
+class TruncatedVGG19(nn.Module):
+    """torchvision's VGG19 up to the ReLU after conv``layer``: the paper's phi_{i,j} of the VGG content loss.
+
+    "5_4" (VGG54) gives (N, 512, H/16, W/16); "2_2" (VGG22) gives (N, 128, H/2, W/2). Takes images in [0, 1]
+    and normalises them with the ImageNet mean and std itself. Frozen: no parameter requires grad and it stays
+    in eval mode, while gradients still flow through it to its input. ``weights``: "imagenet" (torchvision's
+    IMAGENET1K_V1, downloaded once and cached), the path of a saved state dict of torchvision's vgg19 (.pth or
+    .safetensors), or None for random weights (tests, offline).
+    """
+
+    def __init__(self, layer: str = "5_4", weights: str | Path | None = "imagenet"):
+        super().__init__()
+        if layer not in VGG_LAYERS:
+            raise UserError(f"VGG layer must be one of {sorted(VGG_LAYERS)}, not {layer!r}")
+        features = make_layers(cfgs["E"])  # vgg19().features, without building the 124M-parameter classifier
+        if weights is None:
+            for m in features.modules():  # the initialisation torchvision's VGG gives its convs
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+        else:
+            _load_vgg19_features(features, weights)
+        self.layer = layer
+        self.features = features[: VGG_LAYERS[layer]].requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> TruncatedVGG19:
+        """Stay in eval mode whatever is asked: the VGG is a fixed feature extractor, never trained."""
+        return super().train(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_images(x, 3, "TruncatedVGG19")
+        return self.features((x - self.mean) / self.std)

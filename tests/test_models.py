@@ -1,0 +1,209 @@
+"""SRResNet, its building blocks, the discriminator and the truncated VGG19, on small CPU inputs."""
+
+from urllib.error import URLError
+
+import pytest
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from srlib.errors import UserError
+from srlib.models import (
+    Discriminator,
+    ResidualBlock,
+    SRResNet,
+    SubPixelConv,
+    TruncatedVGG19,
+    from_model_range,
+    icnr_,
+    to_model_range,
+)
+
+
+def test_srresnet_has_1549462_parameters_at_the_papers_size():
+    model = SRResNet(scale=4, n_blocks=16, channels=64)
+    assert sum(p.numel() for p in model.parameters()) == 1_549_462
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_srresnet_upscales_by_its_scale(scale):
+    model = SRResNet(scale=scale, n_blocks=1, channels=8)
+    assert model(torch.rand(2, 3, 6, 5)).shape == (2, 3, 6 * scale, 5 * scale)
+
+
+@pytest.mark.parametrize("scale", [1, 3, 16])
+def test_srresnet_rejects_scales_other_than_2_4_8(scale):
+    with pytest.raises(UserError, match="2, 4 or 8"):
+        SRResNet(scale=scale)
+
+
+def test_srresnet_rejects_an_image_without_batch_dimension():
+    with pytest.raises(UserError, match=r"\(N, 3, H, W\)"):
+        SRResNet(scale=2, n_blocks=1, channels=8)(torch.rand(3, 8, 8))
+
+
+def test_srresnet_config_rebuilds_the_same_architecture():
+    model = SRResNet(scale=2, n_blocks=2, channels=8)
+    assert model.config() == {"scale": 2, "n_blocks": 2, "channels": 8}
+    SRResNet(**model.config()).load_state_dict(model.state_dict())  # strict: raises on any mismatch
+
+
+def test_srresnet_long_skip_carries_the_first_features_past_the_blocks():
+    model = SRResNet(scale=2, n_blocks=2, channels=8).eval()
+    bn = model.body_end[1]
+    nn.init.zeros_(bn.weight)
+    nn.init.zeros_(bn.bias)  # the residual branch now adds exactly zero
+    lr = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(model(lr), model.tail(model.upsample(model.head(lr))))
+
+
+def test_residual_block_is_the_identity_when_its_last_batchnorm_outputs_zero():
+    block = ResidualBlock(8).eval()
+    nn.init.zeros_(block.body[4].weight)
+    nn.init.zeros_(block.body[4].bias)
+    x = torch.randn(2, 8, 5, 5)
+    torch.testing.assert_close(block(x), x)
+
+
+def test_subpixel_conv_multiplies_height_and_width_by_upscale_and_keeps_channels():
+    assert SubPixelConv(8, upscale=3)(torch.rand(2, 8, 4, 5)).shape == (2, 8, 12, 15)
+
+
+@pytest.mark.parametrize("icnr", [True, False])
+def test_subpixel_conv_starts_nearest_neighbour_like_only_with_icnr(icnr):
+    torch.manual_seed(0)
+    r = 2
+    y = SubPixelConv(4, upscale=r, icnr=icnr)(torch.randn(1, 4, 6, 6))
+    nearest = F.interpolate(y[..., ::r, ::r], scale_factor=r, mode="nearest")  # each r x r block constant
+    assert torch.allclose(y, nearest) == icnr
+
+
+def test_icnr_repeats_each_filter_upscale_squared_times():
+    weight = icnr_(torch.empty(3 * 4, 5, 3, 3), upscale=2)
+    for c in range(3):
+        for i in range(4):
+            assert torch.equal(weight[4 * c + i], weight[4 * c])
+    assert not torch.equal(weight[0], weight[4])
+
+
+def test_icnr_rejects_a_weight_whose_outputs_are_not_a_multiple_of_upscale_squared():
+    with pytest.raises(UserError, match="multiple of upscale"):
+        icnr_(torch.empty(6, 5, 3, 3), upscale=2)
+
+
+def test_model_range_maps_0_1_to_minus1_1_and_back():
+    x = torch.tensor([0.0, 0.25, 1.0])
+    torch.testing.assert_close(to_model_range(x), torch.tensor([-1.0, -0.5, 1.0]))
+    torch.testing.assert_close(from_model_range(to_model_range(x)), x)
+    overshoot = torch.tensor([-1.2, 1.2])
+    torch.testing.assert_close(from_model_range(overshoot), torch.tensor([-0.1, 1.1]))
+    torch.testing.assert_close(from_model_range(overshoot, clamp=True), torch.tensor([0.0, 1.0]))
+
+
+def test_discriminator_has_the_papers_eight_convs_and_dense_layers():
+    d = Discriminator()
+    convs = [m for m in d.features if isinstance(m, nn.Conv2d)]
+    assert [(c.out_channels, c.stride[0]) for c in convs] == [
+        (64, 1), (64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 2)
+    ]  # fmt: skip
+    assert not isinstance(d.features[1], nn.BatchNorm2d)  # no BN after the first conv
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in d.features) == 7
+    dense = [m for m in d.classifier if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in dense] == [(512 * 6 * 6, 1024), (1024, 1)]
+
+
+def test_discriminator_on_96x96_gives_one_logit_per_image_and_its_pool_is_the_identity():
+    d = Discriminator()
+    seen = {}
+    d.pool.register_forward_hook(lambda module, inputs, output: seen.update(x=inputs[0], y=output))
+    logits = d(torch.rand(2, 3, 96, 96) * 2 - 1)
+    assert logits.shape == (2,)
+    assert seen["x"].shape == (2, 512, 6, 6)
+    assert torch.equal(seen["y"], seen["x"])
+
+
+@pytest.mark.parametrize("size", [(32, 32), (48, 80), (128, 128)])
+def test_discriminator_scores_other_crop_sizes(size):
+    logits = Discriminator(base=8)(torch.rand(2, 3, *size) * 2 - 1)
+    assert logits.shape == (2,)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize(("layer", "n_convs", "n_pools"), [("2_2", 4, 1), ("5_4", 16, 4)])
+def test_truncated_vgg_ends_with_the_relu_after_the_named_conv(layer, n_convs, n_pools):
+    features = TruncatedVGG19(layer, weights=None).features
+    assert isinstance(features[-1], nn.ReLU)
+    assert isinstance(features[-2], nn.Conv2d)
+    assert sum(isinstance(m, nn.Conv2d) for m in features) == n_convs  # conv2_2 is the 4th, conv5_4 the 16th
+    assert sum(isinstance(m, nn.MaxPool2d) for m in features) == n_pools
+
+
+@pytest.mark.parametrize(("layer", "shape"), [("2_2", (1, 128, 16, 16)), ("5_4", (1, 512, 2, 2))])
+def test_truncated_vgg_feature_shapes(layer, shape):
+    assert TruncatedVGG19(layer, weights=None)(torch.rand(1, 3, 32, 32)).shape == shape
+
+
+def test_truncated_vgg_is_frozen_and_stays_in_eval_mode():
+    vgg = TruncatedVGG19("2_2", weights=None)
+    vgg.train()
+    assert not any(m.training for m in vgg.modules())
+    assert not any(p.requires_grad for p in vgg.parameters())
+    x = torch.rand(1, 3, 16, 16, requires_grad=True)
+    vgg(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # frozen, but gradients reach its input
+
+
+def test_truncated_vgg_rejects_an_unknown_layer():
+    with pytest.raises(UserError, match="VGG layer"):
+        TruncatedVGG19("3_4", weights=None)
+
+
+@pytest.fixture(scope="module")
+def vgg19_random():
+    """A torchvision vgg19 with random weights, standing in for the ImageNet one."""
+    torch.manual_seed(0)
+    return torchvision.models.vgg19(weights=None).eval()
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_truncated_vgg_loads_a_vgg19_state_dict_file_and_matches_torchvision(tmp_path, vgg19_random, suffix):
+    # all but the classifier's weight matrices (124M numbers), which TruncatedVGG19 ignores anyway
+    state = vgg19_random.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith("classifier.") or k.endswith("bias")}
+    path = tmp_path / f"vgg19{suffix}"
+    if suffix == ".pth":
+        torch.save(state, path)
+    else:
+        safetensors.torch.save_file(state, path)
+    vgg = TruncatedVGG19("5_4", weights=path)
+    x = torch.rand(1, 3, 32, 32)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = vgg19_random.features[:36]((x - mean) / std)
+    torch.testing.assert_close(vgg(x), expected)
+
+
+def test_truncated_vgg_rejects_a_missing_file(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        TruncatedVGG19(weights=tmp_path / "nope.pth")
+
+
+def test_truncated_vgg_rejects_a_state_dict_of_another_network(tmp_path):
+    path = tmp_path / "srresnet.pth"
+    torch.save(SRResNet(scale=2, n_blocks=1, channels=8).state_dict(), path)
+    with pytest.raises(UserError, match="not a state dict of torchvision's vgg19"):
+        TruncatedVGG19(weights=path)
+
+
+def test_truncated_vgg_says_how_to_supply_a_file_when_the_download_fails(monkeypatch):
+    def offline(*args, **kwargs):
+        raise URLError("no internet")
+
+    monkeypatch.setattr(torchvision.models.VGG19_Weights, "get_state_dict", offline)
+    with pytest.raises(UserError, match="--vgg-weights PATH") as info:
+        TruncatedVGG19(weights="imagenet")
+    assert "vgg19-dcbb9e9d.pth" in str(info.value)
+    assert "\n" not in str(info.value)
