@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,11 +17,27 @@ from srlib.imresize import METHODS
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from srlib.evaluate import baseline, evaluate, format_table, write_json
+    from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
-    results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
-    paper = args.method if args.scale == 4 else None
-    print(format_table(results, title=f"{args.method} x{args.scale}", paper=paper))
+    if args.weights:
+        from srlib.inference import as_upscaler, pick_device
+        from srlib.weights import check_scale, load_generator, read_weights
+
+        device = pick_device(args.device)
+        model = load_generator(args.weights, device)
+        check_scale(model, args.scale)
+        trained_as = read_weights(args.weights)[1].get("model", "")
+        c = model.config()
+        title = (
+            f"{args.weights.name}: SRResNet x{c['scale']}, {c['n_blocks']} blocks, {c['channels']} channels"
+        )
+        title += f" ({trained_as})" if trained_as else ""
+        results = evaluate(as_upscaler(model), args.datasets, args.scale, device)
+        paper = trained_as if trained_as in PAPER and args.scale == 4 else None
+    else:
+        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
+        title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
+    print(format_table(results, title=title, paper=paper))
     if args.json:
         write_json(results, args.json)
         print(f"wrote {args.json}")
@@ -41,16 +60,131 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"wrote {len(scores)} figures to {out}/ in {time.perf_counter() - start:.1f} s")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from srlib.train import TrainConfig, read_history, train
+
+    arch, srgan = {}, {}
+    if args.model == "srgan":
+        from srlib.weights import read_weights
+
+        arch = json.loads(
+            read_weights(args.init)[1].get("config", "{}")
+        )  # the size of the SRResNet it starts from
+        vgg = None if args.vgg_weights == "none" else args.vgg_weights
+        srgan = dict(init=str(args.init), content=args.content, vgg_weights=vgg, d_channels=args.d_channels)
+    arch |= {k: getattr(args, k) for k in ("scale", "n_blocks", "channels") if getattr(args, k) is not None}
+    config = TrainConfig(
+        out=str(args.out),
+        model=args.model,
+        data=str(args.data) if args.data else None,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        lr=args.lr,
+        seed=args.seed,
+        log_every=args.log_every,
+        val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every,
+        val_dir=str(args.val_dir) if args.val_dir else None,
+        device=args.device,
+        **arch,
+        **srgan,
+    )
+    logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
+    logging.getLogger("srlib").setLevel(logging.INFO)
+    run = train(config, resume=args.resume)
+    if int(os.environ.get("RANK", 0)) == 0:
+        val = read_history(run / "val.csv")
+        print(
+            f"{run}: step {int(val['step'][-1])}, validation PSNR {val['psnr'][-1]:.2f} dB "
+            f"(bicubic {val['bicubic_psnr'][-1]:.2f} dB); export with: srlib export {run / 'checkpoint.pt'} "
+            "OUT.safetensors"
+        )
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from srlib.weights import export_generator
+
+    print(f"wrote {export_generator(args.checkpoint, args.out)}")
+
+
+def cmd_upscale(args: argparse.Namespace) -> None:
+    from srlib.inference import pick_device, upscale_file
+    from srlib.weights import load_generator
+
+    stems = [Path(p).stem for p in args.inputs]
+    if len(set(stems)) < len(stems):
+        raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
+    model = load_generator(args.weights, pick_device(args.device))
+    for path in args.inputs:
+        start = time.perf_counter()
+        out = upscale_file(model, path, args.out, args.tile, args.overlap)
+        print(f"wrote {out} ({time.perf_counter() - start:.2f} s)")
+
+
+def add_train_parser(
+    sub: argparse._SubParsersAction, model: str, steps: int, help: str
+) -> argparse.ArgumentParser:
+    """The options of ``srlib train srresnet`` and ``srlib train srgan``."""
+    p = sub.add_parser(model, help=help)
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, history, validation)")
+    p.add_argument("--data", type=Path, help="folder of HR training images (default: $SRLIB_DATA/train)")
+    p.add_argument("--steps", type=int, default=steps, help=f"training steps (default {steps:,})")
+    p.add_argument("--batch-size", type=int, default=16, help="total over all processes (default 16)")
+    p.add_argument("--crop", type=int, default=96, help="HR crop side (default 96)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--scale", type=int, help="upscaling factor (default 4; srgan: that of --init)")
+    p.add_argument("--n-blocks", type=int, help="residual blocks (default 16; srgan: those of --init)")
+    p.add_argument("--channels", type=int, help="feature channels (default 64; srgan: those of --init)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the crops")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    p.add_argument("--log-every", type=int, default=100, help="steps between history rows")
+    p.add_argument("--val-every", type=int, default=1000, help="steps between validations")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--val-dir", type=Path, help="held-out HR images (default: the scikit-image samples)")
+    p.set_defaults(func=cmd_train, model=model)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM/seconds per image on Set5, Set14, BSD100")
-    p.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
+    what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.add_argument("--device", help="with --weights: cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train SRResNet (MSE) or SRGAN (perceptual loss)")
+    models = p.add_subparsers(dest="model", required=True)
+    add_train_parser(models, "srresnet", 1_000_000, "SRResNet-MSE: pixel MSE, Adam 1e-4")
+    p = add_train_parser(models, "srgan", 200_000, "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
+    p.add_argument("--init", type=Path, required=True, help="SRResNet weights to start from")
+    p.add_argument("--content", choices=["vgg54", "vgg22", "mse"], default="vgg54", help="content loss")
+    p.add_argument("--vgg-weights", default="imagenet", help="imagenet, a vgg19 state-dict file, or none")
+    p.add_argument("--d-channels", type=int, default=64, help="discriminator width (default 64)")
+
+    p = sub.add_parser("export", help="write a checkpoint's generator as .safetensors")
+    p.add_argument("checkpoint", type=Path, help="a run's checkpoint.pt")
+    p.add_argument("out", type=Path, help="the .safetensors file to write")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("upscale", help="super-resolve image files with a trained generator")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
+    p.add_argument(
+        "--weights", type=Path, required=True, help="a trained generator (.safetensors or checkpoint.pt)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
+    p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
+    p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    p.set_defaults(func=cmd_upscale)
 
     p = sub.add_parser("demo", help="upscale the bundled sample images and write comparison figures")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")

@@ -1,0 +1,145 @@
+"""Saving and loading trained generators.
+
+A generator is shipped as a ``.safetensors`` file: plain tensors (no pickled code, safe to load from anyone)
+plus string metadata holding ``architecture`` ("SRResNet") and ``config`` (the JSON of ``SRResNet.config()``),
+so that `load_generator` can rebuild the network without being told its size. `load_generator` also reads a
+training ``checkpoint.pt`` directly, with ``torch.load(weights_only=True)``, which refuses pickled objects.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import Tensor, nn
+
+from srlib.data import atomic_path
+from srlib.errors import UserError
+from srlib.models import SRResNet
+
+ARCHITECTURE = "SRResNet"
+_WHAT_TO_GIVE = "give a .safetensors file written by `srlib export` or a run's checkpoint.pt"
+
+
+def save_generator(model: nn.Module, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:
+    """Write an SRResNet's weights and config as ``.safetensors``, atomically; returns the path.
+
+    ``extra_metadata`` (strings) is stored beside, e.g. the training step or which loss trained it.
+    """
+    model = getattr(model, "module", model)  # a DistributedDataParallel wrapper holds the model in .module
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"architecture": ARCHITECTURE, "config": json.dumps(model.config())}
+    metadata.update({k: str(v) for k, v in (extra_metadata or {}).items()})
+    with atomic_path(path) as tmp:
+        safetensors.torch.save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)
+
+
+def _read_checkpoint(path: Path, zipped: bool) -> tuple[dict[str, Tensor], dict[str, str]]:
+    try:
+        with open(path, "rb") as f:  # a file object: torch.load would hand a "*.safetensors" name elsewhere
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if zipped:  # a well-formed torch file whose pickle names classes or functions
+            raise UserError(
+                f"{path}: refused: it holds pickled Python objects, not only tensors, and loading them "
+                f"could run arbitrary code (torch.load weights_only=True says no); {_WHAT_TO_GIVE}"
+            ) from None
+        raise UserError(
+            f"{path}: not a .safetensors file nor a checkpoint.pt (corrupt?); {_WHAT_TO_GIVE}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise UserError(
+            f"{path}: unreadable checkpoint ({type(e).__name__}; truncated?); {_WHAT_TO_GIVE}"
+        ) from None
+    config = ckpt.get("config") if isinstance(ckpt, dict) else None
+    arch = ("scale", "n_blocks", "channels")
+    if not (
+        isinstance(config, dict) and set(arch) <= config.keys() and isinstance(ckpt.get("generator"), dict)
+    ):
+        raise UserError(
+            f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {_WHAT_TO_GIVE}"
+        )
+    metadata = {
+        "architecture": ARCHITECTURE,
+        "config": json.dumps({k: config[k] for k in arch}),
+        "model": str(config.get("model", "")),
+        "step": str(ckpt.get("step", "")),
+    }
+    return ckpt["generator"], metadata
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors and metadata of a ``.safetensors`` export or a ``checkpoint.pt``, told apart by content.
+
+    Bad files raise a one-line UserError naming the path: missing, corrupt, or holding pickled objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; {_WHAT_TO_GIVE}")
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+        except (SafetensorError, OSError, ValueError) as e:
+            raise UserError(f"{path}: corrupt .safetensors file ({e}); export it again") from None
+    return _read_checkpoint(path, zipped=head[:2] == b"PK")
+
+
+def _mismatch(model: nn.Module, tensors: dict[str, Tensor]) -> str:
+    """One line saying how a state dict differs from the model's: missing, unexpected, other shapes."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    shapes = [k for k in expected if k in tensors and tensors[k].shape != expected[k].shape]
+    parts = [
+        f"{len(v)} {what} (e.g. {v[0]})"
+        for what, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes))
+        if v
+    ]
+    return ", ".join(parts)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> SRResNet:
+    """Rebuild the SRResNet saved in ``path`` (``.safetensors`` or ``checkpoint.pt``), in eval mode."""
+    tensors, metadata = read_weights(path)
+    arch = metadata.get("architecture")
+    if arch is None or "config" not in metadata:
+        raise UserError(f"{path}: no srlib metadata (architecture, config); {_WHAT_TO_GIVE}")
+    if arch != ARCHITECTURE:
+        raise UserError(f"{path}: holds a {arch}, not an {ARCHITECTURE} generator; {_WHAT_TO_GIVE}")
+    try:
+        model = SRResNet(**json.loads(metadata["config"]))
+    except (ValueError, TypeError) as e:
+        raise UserError(f"{path}: unusable config {metadata['config']!r} ({e}); {_WHAT_TO_GIVE}") from None
+    problem = _mismatch(model, tensors)
+    if problem:
+        raise UserError(
+            f"{path}: these weights do not fit SRResNet({metadata['config']}): {problem}; "
+            f"are they another network's (a discriminator?) {_WHAT_TO_GIVE}"
+        )
+    model.load_state_dict(tensors)
+    return model.to(device).eval()
+
+
+def check_scale(model: SRResNet, scale: int) -> None:
+    """A UserError when a generator upscales by another factor than the one asked for."""
+    if model.scale != scale:
+        raise UserError(
+            f"the weights upscale x{model.scale}, not x{scale}: ask for x{model.scale} or give x{scale} "
+            "weights"
+        )
+
+
+def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write the generator of a training checkpoint as ``.safetensors`` (with its config, step and loss)."""
+    _, metadata = read_weights(checkpoint)
+    model = load_generator(checkpoint)
+    extra = {k: metadata[k] for k in ("model", "step") if metadata.get(k)}
+    return save_generator(model, out, extra)
