@@ -165,3 +165,39 @@ def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | N
 def write_json(results: Mapping, path: str | Path) -> Path:
     """Write results as JSON, atomically."""
     return write_text(path, json.dumps(results, indent=2) + "\n")
+
+
+# The seed report's SRGAN (table 4.1): PSNR, SSIM and seconds per image on an RTX 2080 Ti.
+SEED_REPORT_SRGAN = {
+    "Set5": (29.057, 0.839, 0.103),
+    "Set14": (25.426, 0.688, 0.070),
+    "BSD100": (24.248, 0.628, 0.039),
+}
+
+
+def reproduction_table(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
+    """A Markdown table with a row for each method of ours and, under it, the published numbers.
+
+    Cells are PSNR (dB) / SSIM / seconds per image; the paper gives no timings, the seed report does.
+    """
+    sets = list(next(iter(results.values())))
+    lines = ["| method | source | " + " | ".join(sets) + " |", "| --- | --- |" + " --- |" * len(sets)]
+    for method, by_set in results.items():
+        ours = [
+            f"{by_set[s]['psnr']:.2f} / {by_set[s]['ssim']:.4f} / {by_set[s]['seconds_per_image']:.3f} s"
+            for s in sets
+        ]
+        lines.append(f"| {method} | ours{f' ({device})' if device else ''} | " + " | ".join(ours) + " |")
+        if method in PAPER:
+            paper = [
+                f"{PAPER[method][s][0]:.2f} / {PAPER[method][s][1]:.4f}" if s in PAPER[method] else ""
+                for s in sets
+            ]
+            lines.append(f"| {method} | Ledig et al., table 2 | " + " | ".join(paper) + " |")
+        if method == "srgan":
+            seed = [
+                "{:.3f} / {:.3f} / {:.3f} s".format(*SEED_REPORT_SRGAN[s]) if s in SEED_REPORT_SRGAN else ""
+                for s in sets
+            ]
+            lines.append("| srgan | seed report (RTX 2080 Ti) | " + " | ".join(seed) + " |")
+    return "\n".join(lines)

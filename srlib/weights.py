@@ -143,3 +143,26 @@ def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
     model = load_generator(checkpoint)
     extra = {k: metadata[k] for k in ("model", "step") if metadata.get(k)}
     return save_generator(model, out, extra)
+
+
+# Generators shipped with the project, in the checkout's weights/ folder (see weights/README.md).
+PRETRAINED = ("srresnet_x4", "srgan_x4")
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def pretrained_path(name: str) -> Path:
+    """The file of a shipped generator, or a UserError saying which names exist and how to make one."""
+    if name not in PRETRAINED:
+        raise UserError(f"unknown pretrained model {name!r}; choose from {', '.join(PRETRAINED)}")
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    if not path.is_file():
+        raise UserError(
+            f"{path} is not there: the shipped weights come with a git checkout of the project; "
+            "train your own with `srlib train` and `srlib export`, then pass --weights"
+        )
+    return path
+
+
+def load_pretrained(name: str, device: str | torch.device = "cpu") -> SRResNet:
+    """A shipped generator by name ("srresnet_x4" or "srgan_x4"), in eval mode."""
+    return load_generator(pretrained_path(name), device)
