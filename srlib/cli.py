@@ -14,11 +14,16 @@ from pathlib import Path
 from srlib.data import BENCHMARKS
 from srlib.errors import UserError
 from srlib.imresize import METHODS
+from srlib.weights import PRETRAINED
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
+    if args.model:
+        from srlib.weights import pretrained_path
+
+        args.weights = pretrained_path(args.model)
     if args.weights:
         from srlib.inference import as_upscaler, pick_device
         from srlib.weights import check_scale, load_generator, read_weights
@@ -58,6 +63,23 @@ def cmd_demo(args: argparse.Namespace) -> None:
         captions = {m: f"{s['psnr']:.2f} dB / {s['ssim']:.3f}" for m, s in by_method.items()}
         comparison_figure(outputs[image], captions=captions, path=out / f"{image}.png")
     print(f"wrote {len(scores)} figures to {out}/ in {time.perf_counter() - start:.1f} s")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from srlib.evaluate import baseline, reproduce
+    from srlib.inference import as_upscaler, pick_device
+    from srlib.weights import load_pretrained
+
+    device = pick_device(args.device)
+    upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
+    for name in PRETRAINED:
+        try:
+            upscalers[name.removesuffix("_x4")] = as_upscaler(load_pretrained(name, device))
+        except UserError as e:
+            print(f"left out: {e}")
+    reproduce(upscalers, args.datasets, args.out, device)
+    print((args.out / "reproduction.md").read_text())
+    print(f"wrote {args.out}/reproduction.md, reproduction.json and crops_*.png")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -110,12 +132,13 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_upscale(args: argparse.Namespace) -> None:
     from srlib.inference import pick_device, upscale_file
-    from srlib.weights import load_generator
+    from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
     if len(set(stems)) < len(stems):
         raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
-    model = load_generator(args.weights, pick_device(args.device))
+    weights = pretrained_path(args.model) if args.model else args.weights
+    model = load_generator(weights, pick_device(args.device))
     for path in args.inputs:
         start = time.perf_counter()
         out = upscale_file(model, path, args.out, args.tile, args.overlap)
@@ -155,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
+    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -177,14 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("upscale", help="super-resolve image files with a trained generator")
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
-    p.add_argument(
-        "--weights", type=Path, required=True, help="a trained generator (.safetensors or checkpoint.pt)"
-    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
+    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
     p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
     p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_upscale)
+
+    p = sub.add_parser(
+        "reproduce", help="nearest, bicubic, SRResNet, SRGAN on the benchmarks beside the paper"
+    )
+    p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
+    p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("demo", help="upscale the bundled sample images and write comparison figures")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")

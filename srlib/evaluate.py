@@ -201,3 +201,49 @@ def reproduction_table(results: Mapping[str, Mapping[str, Mapping]], device: str
             ]
             lines.append("| srgan | seed report (RTX 2080 Ti) | " + " | ".join(seed) + " |")
     return "\n".join(lines)
+
+
+def reproduce(
+    upscalers: Mapping[str, Upscaler],
+    datasets: Sequence[str] = tuple(BENCHMARKS),
+    out: str | Path = "results",
+    device: str | torch.device = "cpu",
+    figure_images: Sequence[tuple[str, str]] = (
+        ("Set5", "img_002"),
+        ("Set14", "img_005"),
+        ("BSD100", "img_001"),
+    ),
+) -> dict:
+    """Evaluate every upscaler on the benchmarks and write the reproduction table, JSON and crop figures.
+
+    Writes ``out/reproduction.md`` (the table beside the paper's and the seed report's numbers),
+    ``out/reproduction.json`` and ``out/crops_<set>_<image>.png`` (LR, each method, HR, zoomed).
+    """
+    from srlib.plot import comparison_figure
+
+    out = Path(out)
+    device = torch.device(device)
+    results = {name: evaluate(up, datasets, 4, device) for name, up in upscalers.items()}
+    write_json(results, out / "reproduction.json")
+    where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    text = (
+        "# Reproduction: x4 super-resolution on the benchmarks\n\n"
+        "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
+        "`srlib reproduce`. SSIM implementations differ between papers (see the README): compare SSIM "
+        "within one row source only.\n\n" + reproduction_table(results, where) + "\n"
+    )
+    write_text(out / "reproduction.md", text)
+    for set_name, image in figure_images:
+        if set_name not in datasets:
+            continue
+        pairs = {n: (hr, lr) for n, hr, lr in benchmark_pairs(set_name)}
+        hr_path, lr_path = pairs[image]
+        lr = load_image(lr_path)[None].to(device)
+        hr = modcrop(load_image(hr_path)[None], 4)
+        panels, captions = {"LR": lr.cpu()}, {}
+        for name, up in upscalers.items():
+            sr, p, s, _ = measure(up, lr, hr, 4, gray=is_grayscale(hr_path))
+            panels[name], captions[name] = sr, f"{p:.2f} dB / {s:.3f}"
+        panels["HR"] = hr
+        comparison_figure(panels, captions=captions, path=out / f"crops_{set_name}_{image}.png")
+    return results
