@@ -92,5 +92,12 @@ def test_demo_writes_a_figure_per_sample_image(tmp_path, capsys):
         "coffee.png",
         "rocket.png",
     ]
-    printed = capsys.readouterr().out
-    assert printed.count("bicubic") == 4
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert (
+        sum(
+            r[:2] == [image, "bicubic"]
+            for r in rows
+            for image in ("astronaut", "chelsea", "coffee", "rocket")
+        )
+        == 4
+    )
