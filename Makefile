@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: lint unit nbval
 
 lint: $(STAMP)
-	$(BIN)/ruff check srlib tests
+	$(BIN)/ruff check srlib tests benchmarks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
