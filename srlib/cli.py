@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from srlib.data import BENCHMARKS
+from srlib.data import BENCHMARKS, DATASETS
 from srlib.errors import UserError
 from srlib.imresize import METHODS
 from srlib.weights import PRETRAINED
@@ -100,6 +100,17 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     reproduce(upscalers, args.datasets, args.out, device)
     print((args.out / "reproduction.md").read_text())
     print(f"wrote {args.out}/reproduction.md, reproduction.json and crops_*.png")
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    from srlib.data import BENCHMARKS, check_dataset, data_root, fetch
+
+    for name in args.datasets:
+        check_dataset(name)
+    for name in args.datasets:
+        parts = ["HR", "LR"] if name in BENCHMARKS else ["HR"]
+        n = sum(len(fetch(name, part, mirror=args.mirror)) for part in parts)
+        print(f"{name}: {n} files verified in {data_root()}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -204,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--device", help="with --weights: cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("fetch", help="download datasets into $SRLIB_DATA or data/, checked by sha256")
+    p.add_argument("datasets", nargs="+", metavar="SET", help=f"any of {', '.join(DATASETS)}")
+    p.add_argument("--mirror", help="a base URL holding the same files (default: the registry's URLs)")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("train", help="train SRResNet (MSE) or SRGAN (perceptual loss)")
     models = p.add_subparsers(dest="model", required=True)

@@ -210,3 +210,14 @@ def test_benchmark_pairs_match_hr_and_lr(data_root):
     assert len(pairs) == 14 and pairs[2][0] == "img_003"
     for _, hr, lr in pairs:
         assert hr.name.replace("_HR", "") == lr.name.replace("_LR", "")
+
+
+def test_fetch_cli_downloads_from_a_mirror_into_srlib_data(data_root, serve, tmp_path, monkeypatch, capsys):
+    from srlib.cli import main
+
+    url = serve(data_root)
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path))
+    assert main(["fetch", "Set5", "--mirror", url]) == 0
+    assert "Set5: 10 files verified" in capsys.readouterr().out
+    assert len(list((tmp_path / "benchmarks" / "Set5").rglob("*.png"))) == 10
+    assert main(["fetch", "Set7"]) == 2
