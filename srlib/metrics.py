@@ -88,3 +88,37 @@ def ssim(sr: Tensor, hr: Tensor, border: int = 0, y_only: bool = True) -> Tensor
     var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.mean(dim=(-3, -2, -1))
+
+
+def checkerboard_energy(x: Tensor, period: int = 2) -> Tensor:
+    """The fraction of an image's variance in a pattern that repeats every ``period`` pixels, per image.
+
+    Upsampling layers that treat the ``period x period`` sub-pixel positions differently (a transposed
+    convolution with uneven overlap, a randomly initialised sub-pixel convolution) add the same offset to
+    every cell: a checkerboard. Averaging the image over all cells, position by position, gives that
+    periodic pattern; its variance over the ``period**2`` positions, divided by the image's variance, is
+    the share of the image's (non-DC) Fourier energy at the frequencies that are multiples of 1/period,
+    the Nyquist frequency included. It is 0 for a nearest-neighbour upsampled image (every cell constant),
+    close to 0 for natural images and smooth upsampling, and 1 for a pure checkerboard.
+
+    Takes (C, H, W) or (N, C, H, W); rows and columns past the last whole cell are left out. Channels are
+    pooled (energies summed); a constant image scores 0.
+    """
+    if x.dim() not in (3, 4) or period < 1:
+        raise ValueError(
+            f"checkerboard_energy: expected (C, H, W) or (N, C, H, W) and period >= 1, "
+            f"got {tuple(x.shape)} and {period}"
+        )
+    single = x.dim() == 3
+    x = (x[None] if single else x).double()
+    h, w = x.shape[-2:]
+    if h < period or w < period:
+        raise UserError(f"image of {h}x{w} pixels is smaller than one {period}x{period} cell")
+    x = x[..., : h - h % period, : w - w % period]
+    n, c = x.shape[:2]
+    phases = F.pixel_unshuffle(x, period).view(n, c, period * period, -1)  # (N, C, r^2, cells)
+    pattern = phases.mean(dim=-1)  # the mean image of one cell, (N, C, r^2)
+    periodic = pattern.var(dim=-1, unbiased=False).sum(dim=1)
+    total = x.flatten(2).var(dim=-1, unbiased=False).sum(dim=1)
+    ratio = torch.where(total > 0, periodic / total.clamp(min=1e-300), torch.zeros_like(total))
+    return ratio[0] if single else ratio

@@ -6,6 +6,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor
@@ -86,3 +89,88 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
+
+
+def moving_average(values: Sequence[float], window: int) -> list[float]:
+    """The trailing mean of the last ``window`` values at each position (fewer at the start): smooths noisy
+    per-step losses without shifting or shortening the curve."""
+    if window < 1:
+        raise ValueError(f"moving_average: window must be at least 1, got {window}")
+    csum = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=np.float64))])
+    idx = np.arange(1, len(values) + 1)
+    start = np.maximum(idx - window, 0)
+    return ((csum[idx] - csum[start]) / (idx - start)).tolist()
+
+
+def compare_curves(
+    history: Mapping[str, Sequence[float]],
+    x: str = "step",
+    keys: Sequence[str] | None = None,
+    smooth: int = 1,
+    ylabel: str = "",
+    references: Mapping[str, float] | None = None,
+    title: str = "",
+    path: str | Path | None = None,
+) -> Figure:
+    """Several logged quantities against ``x`` on one set of axes, e.g. the losses of rival networks.
+
+    ``smooth`` > 1 plots the trailing `moving_average` over that many points (the raw values faintly behind);
+    ``references`` draws a dashed horizontal line per entry (e.g. the bicubic baseline).
+    """
+    keys = [k for k in (keys or history) if k != x]
+    fig = Figure(figsize=(6.5, 3.5), layout="constrained")
+    ax = fig.subplots()
+    for i, k in enumerate(keys):
+        colour = f"C{i}"
+        if smooth > 1:
+            ax.plot(history[x], history[k], color=colour, alpha=0.2, linewidth=0.8)
+            ax.plot(history[x], moving_average(history[k], smooth), color=colour, label=k)
+        else:
+            ax.plot(history[x], history[k], color=colour, label=k)
+    for j, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color=f"C{len(keys) + j}", linestyle="--", linewidth=1, label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def pixel_shuffle_figure(upscale: int = 2, height: int = 3, width: int = 3) -> Figure:
+    """How PixelShuffle interleaves ``upscale**2`` feature maps into one image ``upscale`` times larger.
+
+    Left: the maps, numbered in reading order, each in its own colour. Right: ``nn.PixelShuffle(upscale)``
+    applied to them: every ``upscale x upscale`` cell of the output takes one pixel from each map.
+    """
+    r2 = upscale * upscale
+    values = torch.arange(r2 * height * width, dtype=torch.float32).view(1, r2, height, width)
+    source = torch.arange(r2, dtype=torch.float32).view(1, r2, 1, 1).expand(1, r2, height, width)
+    shuffled = F.pixel_shuffle(values, upscale)[0, 0].long().numpy()
+    shuffled_source = F.pixel_shuffle(source.contiguous(), upscale)[0, 0].long().numpy()
+    colours = np.array([to_rgb(f"C{i % 10}") for i in range(r2)]) * 0.55 + 0.45  # light tints
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    grid = fig.add_gridspec(upscale, 2 * upscale)
+    for m in range(r2):
+        ax = fig.add_subplot(grid[m // upscale, m % upscale])
+        _annotated_grid(ax, np.broadcast_to(colours[m], (height, width, 3)), values[0, m].long().numpy())
+        ax.set_title(f"map {m}", fontsize=9)
+    ax = fig.add_subplot(grid[:, upscale:])
+    _annotated_grid(ax, colours[shuffled_source], shuffled)
+    ax.set_title(f"PixelShuffle({upscale}): {height * upscale} x {width * upscale}", fontsize=10)
+    return fig
+
+
+def _annotated_grid(ax, rgb: np.ndarray, numbers: np.ndarray) -> None:
+    ax.imshow(rgb, interpolation="nearest")
+    for (row, col), v in np.ndenumerate(numbers):
+        ax.text(col, row, str(v), ha="center", va="center", fontsize=8)
+    for row in range(1, numbers.shape[0]):
+        ax.axhline(row - 0.5, color="white", linewidth=1)
+    for col in range(1, numbers.shape[1]):
+        ax.axvline(col - 0.5, color="white", linewidth=1)
+    ax.set_xticks([])
+    ax.set_yticks([])

@@ -1,0 +1,149 @@
+"""Run profiles: how big the course's experiments are, picked by the environment variable ``SRLIB_PROFILE``.
+
+- ``smoke``: continuous integration. Tiny models and a handful of steps, so that every notebook finishes in
+  under a minute on a 2-core CPU. The numbers it produces only show that the code runs.
+- ``cpu``: a laptop. Each training notebook takes about 15 minutes and its network still beats bicubic.
+  The SRResNet is shrunk to 8 residual blocks of 32 channels and trained on 64x64 HR crops (16x16 LR): a
+  step then costs about 0.25 s on 2 cores against about 2 s for the paper's network on 96x96 crops, so
+  3,000 steps fit in about 12 minutes. So short a run learns faster with a learning rate of 3e-4 than with
+  the paper's 1e-4 (Set5 after 750 steps: 26.8 against 26.1 dB). SRGAN's VGG19 content loss dominates its
+  step, hence its smaller batch and few steps: enough to see the textures change, not to match the paper.
+- ``gpu``: Colab and up. The paper's networks (16 blocks, 64 channels), batch 16 of 96x96 HR crops and its
+  learning rates. The paper trains SRResNet for 10^6 steps, too long for a Colab session; we take a fifth,
+  2 x 10^5 steps (several hours on a T4), since most of the PSNR is gained early. SRGAN is the paper's
+  10^5 steps at learning rate 1e-4 followed by 10^5 at 1e-5, starting from the trained SRResNet.
+
+Without ``SRLIB_PROFILE`` the profile is ``gpu`` when CUDA is available, else ``cpu``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import torch
+
+from srlib.errors import UserError
+
+ENV_VAR = "SRLIB_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The sizes of one run profile. HR crop sides are in pixels and multiples of ``scale``."""
+
+    name: str
+    device: str  # "cuda" when available, else "cpu"; every profile runs on either
+    # SRResNet and SRGAN (notebooks 04 and 05)
+    n_blocks: int  # residual blocks of the generator (paper: 16)
+    channels: int  # feature channels of the generator (paper: 64)
+    batch_size: int  # SRResNet batch (paper: 16)
+    crop: int  # HR crop side; the LR crop is crop // scale (paper: 96)
+    train_steps: int  # SRResNet (MSE) steps (paper: 10^6)
+    lr: float  # Adam learning rate of SRResNet and of SRGAN's first phase (paper: 1e-4)
+    srgan_batch_size: int
+    srgan_steps: int  # SRGAN steps in all (paper: 2 x 10^5)
+    srgan_decay_step: int  # the learning rate drops tenfold after this many SRGAN steps (paper: 10^5)
+    train_images: int | None  # how many of the 291 training images to use; None: all
+    eval_datasets: tuple[str, ...]  # benchmark sets the notebooks score on
+    log_every: int  # steps between logged training losses
+    # the small experiments of notebooks 02 (plain vs residual stacks) and 03 (upsampling layers)
+    experiment_steps: int
+    experiment_blocks: int  # residual blocks (two convs each) of the deep stacks of notebook 02
+    experiment_channels: int
+    experiment_batch: int
+    experiment_crop: int  # HR crop side of the experiments
+    scale: int = 4
+
+    def describe(self) -> str:
+        """One line for the top of a notebook: which profile runs, on what, and how to change it."""
+        return (
+            f"profile {self.name!r} on {self.device}: SRResNet {self.n_blocks} blocks x {self.channels} "
+            f"channels, batch {self.batch_size} of {self.crop}x{self.crop}, {self.train_steps:,} steps; "
+            f"SRGAN {self.srgan_steps:,} steps (set {ENV_VAR}=smoke|cpu|gpu to change)"
+        )
+
+
+_PROFILES = {
+    "smoke": Profile(
+        name="smoke",
+        device="cpu",
+        n_blocks=2,
+        channels=16,
+        batch_size=4,
+        crop=48,
+        train_steps=20,
+        lr=1e-4,
+        srgan_batch_size=2,
+        srgan_steps=6,
+        srgan_decay_step=3,
+        train_images=8,
+        eval_datasets=("Set5",),
+        log_every=5,
+        experiment_steps=30,
+        experiment_blocks=4,
+        experiment_channels=16,
+        experiment_batch=8,
+        experiment_crop=32,
+    ),
+    "cpu": Profile(
+        name="cpu",
+        device="cpu",
+        n_blocks=8,
+        channels=32,
+        batch_size=16,
+        crop=64,
+        train_steps=3_000,
+        lr=3e-4,
+        srgan_batch_size=8,
+        srgan_steps=400,
+        srgan_decay_step=200,
+        train_images=None,
+        eval_datasets=("Set5", "Set14", "BSD100"),
+        log_every=50,
+        experiment_steps=400,
+        experiment_blocks=10,
+        experiment_channels=32,
+        experiment_batch=16,
+        experiment_crop=32,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        device="cuda",
+        n_blocks=16,
+        channels=64,
+        batch_size=16,
+        crop=96,
+        train_steps=200_000,
+        lr=1e-4,
+        srgan_batch_size=16,
+        srgan_steps=200_000,
+        srgan_decay_step=100_000,
+        train_images=None,
+        eval_datasets=("Set5", "Set14", "BSD100"),
+        log_every=500,
+        experiment_steps=3_000,
+        experiment_blocks=16,
+        experiment_channels=64,
+        experiment_batch=16,
+        experiment_crop=64,
+    ),
+}
+PROFILES = tuple(_PROFILES)
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile ``name``, else ``$SRLIB_PROFILE``, else ``gpu`` with CUDA and ``cpu`` without.
+
+    The device is CUDA whenever it is available, whatever the profile (``gpu`` without CUDA runs, slowly,
+    on the CPU). An unknown name is a UserError that lists the choices.
+    """
+    chosen = name or os.environ.get(ENV_VAR) or None
+    cuda = torch.cuda.is_available()
+    if chosen is None:
+        chosen = "gpu" if cuda else "cpu"
+    key = chosen.strip().lower()
+    if key not in _PROFILES:
+        where = "" if name else f" (from {ENV_VAR})"
+        raise UserError(f"unknown profile {chosen!r}{where}; choose from {', '.join(PROFILES)}")
+    return replace(_PROFILES[key], device="cuda" if cuda else "cpu")
