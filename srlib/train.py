@@ -242,9 +242,7 @@ class Trainer:
         torch.manual_seed(c.seed)  # the same initial weights in every process and every run
         self.resuming = ckpt is not None
         self.build()
-        self.sampler = CropSampler(
-            c.data or data_root() / "train", c.crop, c.seed + self.rank, c.max_images
-        )
+        self.sampler = CropSampler(c.data or data_root() / "train", c.crop, c.seed + self.rank, c.max_images)
         if self.rank == 0:
             self.val_images = (
                 {p.stem: load_image(p) for p in image_files(c.val_dir)} if c.val_dir else sample_images()

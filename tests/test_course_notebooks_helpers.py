@@ -1,0 +1,47 @@
+"""Helpers that the training notebooks (04-06) use: training on only the first N images."""
+
+import pytest
+import torch
+
+from srlib.data import save_image
+from srlib.errors import UserError
+from srlib.train import CropSampler, TrainConfig, train
+
+
+def _folder(tmp_path, n, side=16):
+    for i in range(n):
+        save_image(torch.full((3, side, side), i / 10), tmp_path / "imgs" / f"{i:02d}.png")
+    return tmp_path / "imgs"
+
+
+def test_crop_sampler_keeps_only_the_first_max_images(tmp_path):
+    folder = _folder(tmp_path, 5)
+    assert len(CropSampler(folder, 8, 0).images) == 5
+    sampler = CropSampler(folder, 8, 0, max_images=2)
+    assert len(sampler.images) == 2
+    values = {int(img[0, 0, 0]) for img in sampler.images}
+    assert values == {0, round(0.1 * 255)}  # the first two files by name
+    assert len(CropSampler(folder, 8, 0, max_images=50).images) == 5
+    with pytest.raises(UserError, match="at least 1"):
+        CropSampler(folder, 8, 0, max_images=0)
+
+
+def test_train_config_max_images_reaches_the_sampler(tmp_path):
+    folder = _folder(tmp_path, 4)
+    val = _folder(tmp_path / "v", 1, side=64)  # SSIM needs more than its 11x11 window
+    config = TrainConfig(
+        out=str(tmp_path / "run"),
+        data=str(folder),
+        max_images=1,
+        steps=1,
+        batch_size=1,
+        crop=16,
+        n_blocks=1,
+        channels=4,
+        val_dir=str(val),
+        device="cpu",
+    )
+    run = train(config)
+    assert (run / "checkpoint.pt").is_file()
+    saved = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert saved["config"]["max_images"] == 1
