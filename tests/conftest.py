@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -26,3 +27,12 @@ def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
         )
     monkeypatch.setenv("SRLIB_DATA", str(root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests' tiny models run fastest on one thread, and then do not fight other processes for the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

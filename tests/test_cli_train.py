@@ -15,15 +15,6 @@ from srlib.weights import save_generator
 TINY = "--steps 2 --batch-size 2 --crop 24 --n-blocks 1 --channels 8".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and then do not fight other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def folders(tmp_path: Path) -> Path:
     """Two small training images and one validation image."""

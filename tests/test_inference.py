@@ -11,15 +11,6 @@ from srlib.inference import as_upscaler, pick_device, receptive_radius, upscale_
 from srlib.models import SRResNet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and then do not fight other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def model() -> SRResNet:
     """A small SRResNet whose BatchNorm statistics are not the identity, as after training."""

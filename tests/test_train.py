@@ -20,15 +20,6 @@ from srlib.train import CropSampler, TrainConfig, load_checkpoint, make_lr, make
 from srlib.weights import load_generator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and then do not fight other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     """Three small training crops of a photo and one held-out validation crop, as PNG files."""

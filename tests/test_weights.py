@@ -14,15 +14,6 @@ from srlib.train import TrainConfig
 from srlib.weights import check_scale, export_generator, load_generator, save_generator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and then do not fight other processes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class NotATensor:
     """Any Python object: pickling it into a checkpoint is what weights_only loading refuses."""
 
