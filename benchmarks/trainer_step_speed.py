@@ -1,0 +1,45 @@
+"""Seconds per training step of srlib's own trainers (batch 16, 96x96 HR crops, the paper's networks) on
+the real training images: SRResNet, SRGAN-MSE and SRGAN-VGG54 (random VGG weights: same cost as ImageNet's).
+
+    SRLIB_DATA=../shared/data python benchmarks/trainer_step_speed.py [--steps 3] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from srlib.train import TrainConfig, make_trainer
+
+SETUPS = {
+    "srresnet": {"model": "srresnet"},
+    "srgan-mse": {"model": "srgan", "content": "mse"},
+    "srgan-vgg54": {"model": "srgan", "content": "vgg54", "vgg_weights": None},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 16, crop 96")
+    for name in args.setups:
+        with tempfile.TemporaryDirectory() as out:
+            trainer = make_trainer(TrainConfig(out=out, device=args.device, **SETUPS[name]))
+            trainer.train_step(*trainer.next_batch())  # warm-up
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                trainer.train_step(*trainer.next_batch())
+            seconds = (time.perf_counter() - start) / args.steps
+        print(f"{name:<12} {seconds:7.2f} s/step on {trainer.device}")
+
+
+if __name__ == "__main__":
+    main()
