@@ -1,7 +1,9 @@
 """Seconds per training step of srlib's own trainers (batch 16, 96x96 HR crops, the paper's networks) on
 the real training images: SRResNet, SRGAN-MSE and SRGAN-VGG54 (random VGG weights: same cost as ImageNet's).
+Each step includes drawing the crops and making the LR batch, as in training.
 
-    SRLIB_DATA=../shared/data python benchmarks/trainer_step_speed.py [--steps 3] [--device cpu]
+    SRLIB_DATA=../shared/data python benchmarks/trainer_step_speed.py [--steps 3] [--device cpu] \\
+        [--batch-size 16]
 """
 
 from __future__ import annotations
@@ -27,18 +29,23 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 16, crop 96")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, crop 96")
     for name in args.setups:
         with tempfile.TemporaryDirectory() as out:
-            trainer = make_trainer(TrainConfig(out=out, device=args.device, **SETUPS[name]))
+            config = TrainConfig(out=out, device=args.device, batch_size=args.batch_size, **SETUPS[name])
+            trainer = make_trainer(config)
+            sync = torch.cuda.synchronize if trainer.device.type == "cuda" else lambda: None
             trainer.train_step(*trainer.next_batch())  # warm-up
+            sync()
             start = time.perf_counter()
             for _ in range(args.steps):
                 trainer.train_step(*trainer.next_batch())
+            sync()  # the GPU runs behind Python: wait for it before reading the clock
             seconds = (time.perf_counter() - start) / args.steps
-        print(f"{name:<12} {seconds:7.2f} s/step on {trainer.device}")
+        print(f"{name:<12} {seconds:8.4f} s/step on {trainer.device}")
 
 
 if __name__ == "__main__":

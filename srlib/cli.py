@@ -26,19 +26,19 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.weights = pretrained_path(args.model)
     if args.weights:
         from srlib.inference import as_upscaler, pick_device
-        from srlib.weights import check_scale, load_generator, read_weights
+        from srlib.weights import check_scale, load_generator, trained_as
 
         device = pick_device(args.device)
         model = load_generator(args.weights, device)
         check_scale(model, args.scale)
-        trained_as = read_weights(args.weights)[1].get("model", "")
+        how = trained_as(args.weights)
         c = model.config()
         title = (
             f"{args.weights.name}: SRResNet x{c['scale']}, {c['n_blocks']} blocks, {c['channels']} channels"
         )
-        title += f" ({trained_as})" if trained_as else ""
+        title += f" ({how})" if how else ""
         results = evaluate(as_upscaler(model), args.datasets, args.scale, device)
-        paper = trained_as if trained_as in PAPER and args.scale == 4 else None
+        paper = how if how in PAPER and args.scale == 4 else None
     else:
         results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
         title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
@@ -52,12 +52,12 @@ def demo_upscalers() -> dict:
     """The methods the demo compares: the shipped generators when present, beside the baselines."""
     from srlib.evaluate import baseline
     from srlib.inference import as_upscaler
-    from srlib.weights import load_pretrained
+    from srlib.weights import load_pretrained, pretrained_label
 
     upscalers = {"nearest": baseline("nearest"), "bicubic": baseline("bicubic")}
     for name in PRETRAINED:
         try:
-            upscalers[name.removesuffix("_x4")] = as_upscaler(load_pretrained(name))
+            upscalers[pretrained_label(name)] = as_upscaler(load_pretrained(name))
         except UserError as e:
             print(f"left out: {e}")
     return upscalers
@@ -88,13 +88,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from srlib.evaluate import baseline, reproduce
     from srlib.inference import as_upscaler, pick_device
-    from srlib.weights import load_pretrained
+    from srlib.weights import load_pretrained, pretrained_label
 
     device = pick_device(args.device)
     upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
     for name in PRETRAINED:
         try:
-            upscalers[name.removesuffix("_x4")] = as_upscaler(load_pretrained(name, device))
+            upscalers[pretrained_label(name)] = as_upscaler(load_pretrained(name, device))
         except UserError as e:
             print(f"left out: {e}")
     reproduce(upscalers, args.datasets, args.out, device)
@@ -145,7 +145,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
     logging.getLogger("srlib").setLevel(logging.INFO)
-    run = train(config, resume=args.resume)
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
+    time_limit = None if args.time_limit is None else args.time_limit * 60
+    run = train(config, resume=args.resume, time_limit=time_limit)
     if int(os.environ.get("RANK", 0)) == 0:
         val = read_history(run / "val.csv")
         print(
@@ -197,6 +200,12 @@ def add_train_parser(
     p.add_argument("--val-every", type=int, default=1000, help="steps between validations")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
     p.add_argument("--val-dir", type=Path, help="held-out HR images (default: the scikit-image samples)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MINUTES",
+        help="stop with a checkpoint after this long (e.g. before a Colab session ends); resume later",
+    )
     p.set_defaults(func=cmd_train, model=model)
     return p
 

@@ -19,7 +19,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pooch
 import requests
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -60,7 +59,11 @@ def data_root() -> Path:
             raise UserError(f"SRLIB_DATA={env} is not a folder; create it or unset SRLIB_DATA")
         return root
     checkout = Path(__file__).resolve().parents[1] / "data"
-    return checkout if checkout.is_dir() else Path(pooch.os_cache("srlib"))
+    if checkout.is_dir():
+        return checkout
+    import pooch  # imported where used: the rest of srlib runs without it (e.g. on a bare GPU machine)
+
+    return Path(pooch.os_cache("srlib"))
 
 
 def check_dataset(name: str) -> str:
@@ -99,6 +102,8 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
     ``mirror`` replaces the registry's URL by ``mirror/path`` (a local server, a copy on your own host).
     A download that fails or does not match its sha256 leaves no file behind.
     """
+    import pooch
+
     entry = registry()[path]
     root = data_root() if root is None else Path(root)
     url = f"{mirror.rstrip('/')}/{urllib.parse.quote(path)}" if mirror else entry.url
@@ -177,6 +182,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the permissions of a plain open(), not mkstemp's private 0600
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

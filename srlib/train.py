@@ -238,6 +238,8 @@ class Trainer:
         # channels-last convolutions: faster on tensor cores, and 1.4x faster per step on a 2-core AVX2 CPU
         # (benchmarks/train_step_speed.py)
         self.channels_last = self.device.type in ("cuda", "cpu")
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # the batch shape never changes: let cuDNN pick its fastest
 
         torch.manual_seed(c.seed)  # the same initial weights in every process and every run
         self.resuming = ckpt is not None
@@ -306,39 +308,62 @@ class Trainer:
     # --- the loop -------------------------------------------------------------------------------------
     def next_batch(self) -> tuple[Tensor, Tensor]:
         """This process's (LR in [0, 1], HR in [-1, 1]) batch, made on the device."""
-        hr = self.sampler.sample(self.config.batch_size // self.world).to(self.device).float() / 255
+        hr = self.sampler.sample(self.config.batch_size // self.world)
+        if self.device.type == "cuda":  # a copy from pinned memory runs beside the GPU's work, not before it
+            hr = hr.pin_memory()
+        hr = hr.to(self.device, non_blocking=True).float() / 255
         lr = make_lr(hr, self.config.scale, self.config.quantize_lr)
         if self.channels_last:
             lr, hr = (x.contiguous(memory_format=torch.channels_last) for x in (lr, hr))
         return lr, to_model_range(hr)
 
-    def run(self, until: int | None = None, progress: bool | None = None) -> Path:
+    def run(
+        self, until: int | None = None, progress: bool | None = None, time_limit: float | None = None
+    ) -> Path:
         """Train up to ``config.steps`` (or stop after step ``until``, with a checkpoint); returns the folder.
 
-        ``progress``: show a progress bar (default: when stderr is a terminal).
+        ``progress``: show a progress bar (default: when stderr is a terminal). ``time_limit``: stop, with a
+        checkpoint, at the first log step after this many seconds of this call (e.g. before a Colab session
+        ends); resume later with the same settings.
         """
         c = self.config
         last = c.steps if until is None else min(until, c.steps)
         show = self.rank == 0 and (sys.stderr.isatty() if progress is None else progress)
-        start = time.perf_counter() - self.seconds
+        began = time.perf_counter()
+        start = began - self.seconds
         bar = tqdm(total=last, initial=self.step, disable=not show, unit="step", dynamic_ncols=True)
         with logging_redirect_tqdm(), bar:
             while self.step < last:
                 lr_now = self.g_optimizer.param_groups[0]["lr"]
                 losses = self.train_step(*self.next_batch())
                 self.step += 1
-                values = self._reduce(losses)
                 self.seconds = time.perf_counter() - start
                 bar.update()
+                logs = self.step % c.log_every == 0
+                done = self.step == last or (logs and self._out_of_time(began, time_limit))
+                due = logs, self.step % c.val_every == 0, self.step % c.checkpoint_every == 0
+                if not (done or any(due)):
+                    continue  # reading the losses waits for the device: only do it when writing something
+                values = self._reduce(losses)
                 bar.set_postfix(loss=f"{values['g_total']:.4g}")
-                done = self.step == last
-                if self.step % c.log_every == 0 or done:
+                if due[0] or done:
                     self.log({**values, "lr": lr_now})
-                if self.step % c.val_every == 0 or done:
+                if due[1] or done:
                     self.validate()
-                if self.step % c.checkpoint_every == 0 or done:
+                if due[2] or done:
                     self.save_checkpoint()
+                if done:
+                    break
         return self.run_dir
+
+    def _out_of_time(self, began: float, time_limit: float | None) -> bool:
+        """Whether ``time_limit`` seconds have passed since ``began``, agreed by all processes."""
+        if time_limit is None:
+            return False
+        late = torch.tensor(float(time.perf_counter() - began >= time_limit), device=self.device)
+        if self.world > 1:
+            dist.all_reduce(late, op=dist.ReduceOp.MAX)  # one late process stops them all, together
+        return bool(late)
 
     def _reduce(self, losses: dict[str, Tensor]) -> dict[str, float]:
         """Losses as floats averaged over processes; NaN or inf stops the run, keeping the last checkpoint."""
@@ -571,16 +596,21 @@ def make_trainer(config: TrainConfig, resume: bool = False) -> Trainer:
 
 
 def train(
-    config: TrainConfig, resume: bool = False, until: int | None = None, progress: bool | None = None
+    config: TrainConfig,
+    resume: bool = False,
+    until: int | None = None,
+    progress: bool | None = None,
+    time_limit: float | None = None,
 ) -> Path:
     """Train (or with ``resume``, continue) the run of ``config``; returns its folder.
 
     ``until`` stops after that step, with a checkpoint, e.g. to look at the results in a notebook and
-    resume later; ``progress`` shows a progress bar (default: when stderr is a terminal).
+    resume later; ``progress`` shows a progress bar (default: when stderr is a terminal); ``time_limit``
+    stops, with a checkpoint, at the first log step after that many seconds.
     """
     joined_here = int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized()
     try:
-        return make_trainer(config, resume).run(until, progress)
+        return make_trainer(config, resume).run(until, progress, time_limit)
     finally:
         if joined_here and dist.is_initialized():
             dist.destroy_process_group()

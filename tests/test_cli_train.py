@@ -86,6 +86,7 @@ def bad_weights(folders: Path) -> dict[str, Path]:
         ("pickled checkpoint", "refused: it holds pickled Python objects"),
         ("wrong scale", "the weights upscale x2, not x4"),
         ("srgan from discriminator", "no srlib metadata"),
+        ("negative time limit", "--time-limit must be a positive number of minutes, got -1"),
     ],
 )
 def test_bad_input_ends_with_one_line_and_exit_code_2(folders, capsys, case, fragment):
@@ -109,6 +110,7 @@ def test_bad_input_ends_with_one_line_and_exit_code_2(folders, capsys, case, fra
         "pickled checkpoint": ["export", str(weights["pickled"]), str(folders / "out.safetensors")],
         "wrong scale": ["evaluate", "--weights", str(weights["x2"]), "--scale", "4", "--device", "cpu"],
         "srgan from discriminator": ["train", "srgan", "--init", str(weights["discriminator"]), "--out", run],
+        "negative time limit": [*train, "--time-limit", "-1"],
     }[case]
     assert main(argv) == 2
     one_line_error(capsys, fragment)

@@ -226,3 +226,13 @@ def test_a_short_training_run_beats_bicubic_on_a_held_out_crop(tmp_path):
     model = load_generator(run / "checkpoint.pt")
     gain = psnr(upscale_image(model, lr), hr, 4).item() - psnr(upscale(lr, 4), hr, 4).item()
     assert gain > 0.5, f"only {gain:+.2f} dB over bicubic"
+
+
+def test_a_time_limit_stops_at_the_next_log_step_with_a_checkpoint_that_resumes(images):
+    config = tiny(images, "timed", steps=1000, log_every=3)
+    train(config, progress=False, time_limit=0)  # already out of time: stop at the first log step
+    ckpt = load_checkpoint(images / "timed" / "checkpoint.pt")
+    assert ckpt["step"] == 3 and ckpt["history"]["step"] == [3.0]
+    assert read_history(images / "timed" / "val.csv")["step"] == [3.0]
+    train(dataclasses.replace(config, steps=5), resume=True, progress=False)
+    assert load_checkpoint(images / "timed" / "checkpoint.pt")["step"] == 5
