@@ -29,7 +29,7 @@ from srlib.data import (
 )
 from srlib.errors import UserError
 from srlib.imresize import METHODS, imresize, upscale
-from srlib.metrics import psnr, rgb_to_gray, ssim
+from srlib.metrics import gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
 
 Upscaler = Callable[[Tensor], Tensor]
 
@@ -84,8 +84,10 @@ def evaluate(
     device: str | torch.device = "cpu",
     root: Path | None = None,
 ) -> dict:
-    """Score ``upscaler`` on benchmark sets; returns ``{set: {psnr, ssim, seconds_per_image, images}}``.
+    """Score ``upscaler`` on benchmark sets; returns ``{set: {psnr, ssim, seconds_per_image, images, ...}}``.
 
+    Besides PSNR and SSIM, each set gets two measures of fine detail, of the SR images and of their HR
+    originals (``hr_`` prefix): `gradient_magnitude` and `high_frequency_share`, both shaved like PSNR.
     One untimed warm-up call runs first, so that lazy initialisation (CUDA kernels, caches) is not counted.
     """
     device = torch.device(device)
@@ -101,16 +103,15 @@ def evaluate(
         for image, hr_path, lr_path in pairs:
             lr = load_image(lr_path)[None].to(device)
             hr = modcrop(load_image(hr_path)[None], scale)
-            _, p, s, seconds = measure(upscaler, lr, hr, scale, gray=is_grayscale(hr_path))
+            sr, p, s, seconds = measure(upscaler, lr, hr, scale, gray=is_grayscale(hr_path))
             images[image] = {"psnr": p, "ssim": s}
+            for prefix, x in (("", sr), ("hr_", hr)):
+                images[image][prefix + "gradient"] = gradient_magnitude(x, scale).item()
+                images[image][prefix + "hf_share"] = high_frequency_share(x, scale, scale).item()
             total += seconds
         n = len(images)
-        results[name] = {
-            "psnr": sum(v["psnr"] for v in images.values()) / n,
-            "ssim": sum(v["ssim"] for v in images.values()) / n,
-            "seconds_per_image": total / n,
-            "images": images,
-        }
+        means = {k: sum(v[k] for v in images.values()) / n for k in next(iter(images.values()))}
+        results[name] = {**means, "seconds_per_image": total / n, "images": images}
     return results
 
 
@@ -179,6 +180,7 @@ def reproduction_table(results: Mapping[str, Mapping[str, Mapping]], device: str
     """A Markdown table with a row for each method of ours and, under it, the published numbers.
 
     Cells are PSNR (dB) / SSIM / seconds per image; the paper gives no timings, the seed report does.
+    A variant such as "srgan-mse" is shown above the paper's "srgan" (VGG54) row, which says so.
     """
     sets = list(next(iter(results.values())))
     lines = ["| method | source | " + " | ".join(sets) + " |", "| --- | --- |" + " --- |" * len(sets)]
@@ -188,18 +190,36 @@ def reproduction_table(results: Mapping[str, Mapping[str, Mapping]], device: str
             for s in sets
         ]
         lines.append(f"| {method} | ours{f' ({device})' if device else ''} | " + " | ".join(ours) + " |")
-        if method in PAPER:
+        family = method.split("-")[0]
+        if family in PAPER:
             paper = [
-                f"{PAPER[method][s][0]:.2f} / {PAPER[method][s][1]:.4f}" if s in PAPER[method] else ""
+                f"{PAPER[family][s][0]:.2f} / {PAPER[family][s][1]:.4f}" if s in PAPER[family] else ""
                 for s in sets
             ]
-            lines.append(f"| {method} | Ledig et al., table 2 | " + " | ".join(paper) + " |")
-        if method == "srgan":
+            source = "Ledig et al., table 2" + (" (SRGAN-VGG54)" if family == "srgan" != method else "")
+            lines.append(f"| {family} | {source} | " + " | ".join(paper) + " |")
+        if family == "srgan":
             seed = [
                 "{:.3f} / {:.3f} / {:.3f} s".format(*SEED_REPORT_SRGAN[s]) if s in SEED_REPORT_SRGAN else ""
                 for s in sets
             ]
             lines.append("| srgan | seed report (RTX 2080 Ti) | " + " | ".join(seed) + " |")
+    return "\n".join(lines)
+
+
+def detail_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
+    """A Markdown table of the fine-detail measures: mean gradient magnitude and high-frequency share.
+
+    PSNR favours blur; these say how much detail each method puts back, beside the HR images' own values.
+    """
+    sets = list(next(iter(results.values())))
+    lines = ["| method | " + " | ".join(sets) + " |", "| --- |" + " --- |" * len(sets)]
+    rows = {name: {s: (r[s]["gradient"], r[s]["hf_share"]) for s in sets} for name, r in results.items()}
+    first = next(iter(results.values()))
+    rows["HR"] = {s: (first[s]["hr_gradient"], first[s]["hr_hf_share"]) for s in sets}
+    for name, by_set in rows.items():
+        cells = [f"{g:.2f} / {100 * h:.2f}%" for g, h in by_set.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -230,7 +250,13 @@ def reproduce(
         "# Reproduction: x4 super-resolution on the benchmarks\n\n"
         "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
         "`srlib reproduce`. SSIM implementations differ between papers (see the README): compare SSIM "
-        "within one row source only.\n\n" + reproduction_table(results, where) + "\n"
+        "within one row source only.\n\n" + reproduction_table(results, where) + "\n\n"
+        "## Fine detail\n\n"
+        "Mean gradient magnitude of Y (Sobel, grey levels per pixel) / share of Y's spectral power above the "
+        "LR images' Nyquist frequency (1/8 cycle per pixel at x4), both with 4 pixels shaved: detail that "
+        "the LR input cannot hold, so an upscaler must create it. The HR row is the target.\n\n"
+        + detail_table(results)
+        + "\n"
     )
     write_text(out / "reproduction.md", text)
     for set_name, image in figure_images:

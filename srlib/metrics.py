@@ -122,3 +122,41 @@ def checkerboard_energy(x: Tensor, period: int = 2) -> Tensor:
     total = x.flatten(2).var(dim=-1, unbiased=False).sum(dim=1)
     ratio = torch.where(total > 0, periodic / total.clamp(min=1e-300), torch.zeros_like(total))
     return ratio[0] if single else ratio
+
+
+def _luma(x: Tensor, border: int) -> Tensor:
+    """(N, 1, H, W) float64 Y on a 0-255 scale, shaved; (3, H, W) input becomes a batch of one."""
+    return shave(rgb_to_y((x[None] if x.dim() == 3 else x).double()), border)
+
+
+def gradient_magnitude(x: Tensor, border: int = 0) -> Tensor:
+    """Mean Sobel gradient magnitude of the Y channel, in grey levels per pixel, one value per image.
+
+    A measure of fine detail (edges, texture): blur lowers it, invented texture raises it. Compare an SR
+    image's value with its HR image's: MSE training wins PSNR by giving detail up, a GAN puts some back.
+    """
+    y = _luma(x, border)
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=y.dtype) / 8
+    kernels = torch.stack([sobel, sobel.T])[:, None].to(y.device)  # d/dx, d/dy; /8: a ramp of 1 gives 1
+    g = F.conv2d(y, kernels)  # "valid": no made-up border values
+    return g.pow(2).sum(dim=1).sqrt().mean(dim=(-2, -1))
+
+
+def high_frequency_share(x: Tensor, scale: int, border: int = 0) -> Tensor:
+    """The share of the Y channel's spectral power above the LR image's Nyquist frequency, per image.
+
+    An image downscaled by ``scale`` keeps only frequencies below 0.5 / scale cycles per pixel (in both
+    axes); whatever power an upscaler puts above that, it had to create. A Hann window keeps the image's
+    borders from adding power at every frequency; the mean (DC) is removed first.
+    """
+    y = _luma(x, border)
+    h, w = y.shape[-2:]
+    window = torch.hann_window(h, periodic=False, dtype=y.dtype)[:, None]
+    window = window * torch.hann_window(w, periodic=False, dtype=y.dtype)[None]
+    y = (y - y.mean(dim=(-2, -1), keepdim=True)) * window.to(y.device)
+    power = torch.fft.rfft2(y).abs().pow(2)[:, 0]  # (N, H, W // 2 + 1)
+    fy = torch.fft.fftfreq(h, dtype=y.dtype).abs()[:, None]
+    fx = torch.fft.rfftfreq(w, dtype=y.dtype)[None]
+    high = (torch.maximum(fy, fx) > 0.5 / scale).to(y.device)
+    total = power.sum(dim=(-2, -1))
+    return torch.where(total > 0, (power * high).sum(dim=(-2, -1)) / total.clamp(min=1e-300), 0.0)

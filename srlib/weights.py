@@ -69,7 +69,10 @@ def _read_checkpoint(path: Path, zipped: bool) -> tuple[dict[str, Tensor], dict[
         "config": json.dumps({k: config[k] for k in arch}),
         "model": str(config.get("model", "")),
         "step": str(ckpt.get("step", "")),
+        "train_config": json.dumps(config),  # how it was trained, kept in the export too
     }
+    if config.get("model") == "srgan":
+        metadata["content"] = str(config.get("content", ""))  # "mse" marks the SRGAN-MSE variant
     return ckpt["generator"], metadata
 
 
@@ -138,10 +141,10 @@ def check_scale(model: SRResNet, scale: int) -> None:
 
 
 def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write the generator of a training checkpoint as ``.safetensors`` (with its config, step and loss)."""
+    """Write the generator of a training checkpoint as ``.safetensors``, with its training config and step."""
     _, metadata = read_weights(checkpoint)
     model = load_generator(checkpoint)
-    extra = {k: metadata[k] for k in ("model", "step") if metadata.get(k)}
+    extra = {k: metadata[k] for k in ("model", "content", "step", "train_config") if metadata.get(k)}
     return save_generator(model, out, extra)
 
 
@@ -166,3 +169,16 @@ def pretrained_path(name: str) -> Path:
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> SRResNet:
     """A shipped generator by name ("srresnet_x4" or "srgan_x4"), in eval mode."""
     return load_generator(pretrained_path(name), device)
+
+
+def trained_as(path: str | Path) -> str:
+    """How a generator file was trained, from its metadata: "srresnet", "srgan" (the paper's VGG54 content
+    loss), "srgan-mse" or "srgan-vgg22"; "" when the file does not say."""
+    metadata = read_weights(path)[1]
+    model, content = metadata.get("model", ""), metadata.get("content", "")
+    return f"{model}-{content}" if model == "srgan" and content not in ("", "vgg54") else model
+
+
+def pretrained_label(name: str) -> str:
+    """The label of a shipped generator in tables and figures, e.g. "srgan-mse" for ``srgan_x4``."""
+    return trained_as(pretrained_path(name)) or name.removesuffix("_x4")

@@ -1,5 +1,6 @@
 import hashlib
 import http.server
+import os
 import shutil
 import struct
 import threading
@@ -221,3 +222,12 @@ def test_fetch_cli_downloads_from_a_mirror_into_srlib_data(data_root, serve, tmp
     assert "Set5: 10 files verified" in capsys.readouterr().out
     assert len(list((tmp_path / "benchmarks" / "Set5").rglob("*.png"))) == 10
     assert main(["fetch", "Set7"]) == 2
+
+
+def test_atomic_writes_get_the_usual_file_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = data.write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -9,6 +9,8 @@ from srlib.errors import UserError
 from srlib.evaluate import baseline, evaluate, evaluate_images, format_table
 from srlib.imresize import imresize
 
+DETAIL = {"gradient", "hf_share", "hr_gradient", "hr_hf_share"}
+
 
 @pytest.mark.parametrize("name", ["Set5", "Set14", "BSD100"])
 def test_imresize_reproduces_the_matlab_made_lr_files(data_root, name):
@@ -46,7 +48,7 @@ def test_evaluate_cli_prints_a_table_and_writes_json(data_root, tmp_path, capsys
     printed = capsys.readouterr().out
     assert "Set5" in printed and "26.26" in printed  # our nearest PSNR beside the paper's
     result = json.loads(out.read_text())
-    assert set(result["Set5"]) == {"psnr", "ssim", "seconds_per_image", "images"}
+    assert set(result["Set5"]) == {"psnr", "ssim", "seconds_per_image", "images"} | DETAIL
     assert len(result["Set5"]["images"]) == 5
 
 
@@ -101,3 +103,10 @@ def test_demo_writes_a_figure_per_sample_image(tmp_path, capsys):
         )
         == 4
     )
+
+
+def test_bicubic_has_less_fine_detail_than_the_hr_images(data_root):
+    """The detail measures see interpolation's blur: lower gradients and almost no power above LR Nyquist."""
+    r = evaluate(baseline("bicubic"), ["Set5"])["Set5"]
+    assert r["gradient"] < 0.8 * r["hr_gradient"]
+    assert r["hf_share"] < 0.25 * r["hr_hf_share"]

@@ -3,12 +3,21 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.metrics import structural_similarity
 
 from srlib.errors import UserError
-from srlib.metrics import psnr, rgb_to_gray, rgb_to_y, ssim
+from srlib.metrics import (
+    _Y_WEIGHTS,
+    gradient_magnitude,
+    high_frequency_share,
+    psnr,
+    rgb_to_gray,
+    rgb_to_y,
+    ssim,
+)
 
 
 def test_y_channel_matches_matlab_rgb2ycbcr_range():
@@ -91,3 +100,23 @@ def test_too_small_images_and_shape_mismatch_give_user_errors():
         ssim(torch.rand(3, 16, 16), torch.rand(3, 16, 16), border=4)
     with pytest.raises(UserError, match="shapes differ"):
         psnr(torch.rand(3, 16, 16), torch.rand(3, 16, 12))
+
+
+def test_gradient_magnitude_is_the_slope_of_a_ramp_in_grey_levels_and_zero_when_flat():
+    y_per_unit = sum(_Y_WEIGHTS)  # Y grey levels of an RGB step of 1 in all channels
+    ramp = (torch.arange(32.0) / y_per_unit * 3).expand(3, 32, 32)  # Y rises 3 grey levels per column
+    assert gradient_magnitude(ramp).item() == pytest.approx(3.0)
+    assert gradient_magnitude(ramp.transpose(-1, -2)).item() == pytest.approx(3.0)
+    assert gradient_magnitude(torch.full((2, 3, 16, 16), 0.4)).tolist() == pytest.approx([0.0, 0.0], abs=1e-9)
+
+
+def test_high_frequency_share_separates_slow_and_fast_waves_and_blur_lowers_both_detail_measures():
+    x = torch.arange(64.0)
+    slow = (0.5 + 0.4 * torch.cos(2 * torch.pi * x / 32)).expand(3, 64, 64)  # 1/32 cycle per pixel
+    fast = (0.5 + 0.4 * torch.cos(2 * torch.pi * x / 3)).expand(3, 64, 64)  # 1/3, above x4's 1/8
+    assert high_frequency_share(slow, 4).item() < 0.01
+    assert high_frequency_share(fast, 4).item() > 0.99
+    noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    blurred = F.avg_pool2d(noise, 3, stride=1, padding=1, count_include_pad=False)
+    assert gradient_magnitude(blurred) < gradient_magnitude(noise)
+    assert high_frequency_share(blurred, 4) < high_frequency_share(noise, 4)

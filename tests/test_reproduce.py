@@ -3,11 +3,15 @@ import json
 import pytest
 import torch
 
+from srlib import weights
 from srlib.cli import main
+from srlib.data import modcrop, quantize, sample_image
 from srlib.evaluate import PAPER, SEED_REPORT_SRGAN, baseline, reproduce, reproduction_table
+from srlib.imresize import imresize
 from srlib.inference import as_upscaler
+from srlib.metrics import gradient_magnitude, psnr
 from srlib.models import SRResNet
-from srlib.weights import PRETRAINED, WEIGHTS_DIR, load_pretrained
+from srlib.weights import PRETRAINED, load_pretrained, pretrained_label, pretrained_path, read_weights
 
 
 def test_reproduction_table_puts_the_papers_rows_under_ours():
@@ -18,6 +22,14 @@ def test_reproduction_table_puts_the_papers_rows_under_ours():
     assert table[3] == f"| bicubic | Ledig et al., table 2 | {PAPER['bicubic']['Set5'][0]:.2f} / 0.8211 |"
     assert table[-1].startswith("| srgan | seed report (RTX 2080 Ti) | 29.057 / 0.839 / 0.103 s")
     assert SEED_REPORT_SRGAN["BSD100"] == (24.248, 0.628, 0.039)
+
+
+def test_reproduction_table_says_the_papers_srgan_is_vgg54_under_our_srgan_mse():
+    r = {"psnr": 30.0, "ssim": 0.9, "seconds_per_image": 0.5}
+    table = reproduction_table({"srgan-mse": {"Set5": r}}).splitlines()
+    assert table[2].startswith("| srgan-mse | ours |")
+    assert table[3].startswith("| srgan | Ledig et al., table 2 (SRGAN-VGG54) | 29.40")
+    assert table[4].startswith("| srgan | seed report")
 
 
 def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
@@ -32,15 +44,40 @@ def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
     assert (tmp_path / "crops_Set5_img_002.png").stat().st_size > 10_000
 
 
-@pytest.mark.skipif(
-    any((WEIGHTS_DIR / f"{n}.safetensors").exists() for n in PRETRAINED), reason="shipped weights exist"
-)
-def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys):
+def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")  # a copy of srlib without weights/
     with pytest.raises(Exception, match="srresnet_x4.safetensors is not there"):
         load_pretrained("srresnet_x4")
     assert main(["upscale", "x.png", "--model", "srresnet_x4", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("srlib: error:") and err.count("\n") == 1
+
+
+def test_shipped_generators_load_with_their_labels_and_training_config():
+    assert [pretrained_label(n) for n in PRETRAINED] == ["srresnet", "srgan-mse"]
+    for name in PRETRAINED:
+        metadata = read_weights(pretrained_path(name))[1]
+        config = json.loads(metadata["train_config"])
+        assert (config["model"], config["scale"], config["n_blocks"], config["channels"]) == (
+            name.removesuffix("_x4"),
+            4,
+            16,
+            64,
+        )
+        assert int(metadata["step"]) == config["steps"]  # the run finished: the weights are its last step
+
+
+def test_shipped_srresnet_beats_bicubic_and_srgan_mse_puts_back_detail():
+    """On a held-out crop (not a benchmark image): SRResNet gains PSNR, SRGAN-MSE has sharper gradients."""
+    hr = modcrop(sample_image("coffee")[None, :, 100:292, 200:392], 4)
+    lr = quantize(imresize(hr, 1 / 4))
+    srresnet, srgan = (as_upscaler(load_pretrained(n)) for n in PRETRAINED)
+    with torch.inference_mode():
+        outputs = {"bicubic": baseline("bicubic")(lr), "srresnet": srresnet(lr), "srgan": srgan(lr)}
+    score = {k: psnr(quantize(v), hr, 4).item() for k, v in outputs.items()}
+    detail = {k: gradient_magnitude(quantize(v), 4).item() for k, v in outputs.items()}
+    assert score["srresnet"] > score["bicubic"] + 1.0
+    assert detail["srgan"] > detail["srresnet"] > detail["bicubic"]
 
 
 def test_unknown_pretrained_name_is_rejected():
