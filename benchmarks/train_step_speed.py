@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from srlib.evaluate import synchronize
 from srlib.imresize import imresize
 from srlib.losses import pixel_mse
 from srlib.models import SRResNet, to_model_range
@@ -50,12 +51,11 @@ def step_time(variant: str, steps: int, batch_size: int, crop: int, device: torc
         opt.step()
 
     step()  # warm-up (and compilation)
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    sync()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    sync()  # the GPU runs behind Python: wait for it before reading the clock
+    synchronize(device)
     seconds = (time.perf_counter() - start) / steps
     torch.set_num_threads(threads)
     return seconds

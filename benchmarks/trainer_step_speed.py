@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from srlib.evaluate import synchronize
 from srlib.train import TrainConfig, make_trainer
 
 SETUPS = {
@@ -37,13 +38,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             config = TrainConfig(out=out, device=args.device, batch_size=args.batch_size, **SETUPS[name])
             trainer = make_trainer(config)
-            sync = torch.cuda.synchronize if trainer.device.type == "cuda" else lambda: None
             trainer.train_step(*trainer.next_batch())  # warm-up
-            sync()
+            synchronize(trainer.device)
             start = time.perf_counter()
             for _ in range(args.steps):
                 trainer.train_step(*trainer.next_batch())
-            sync()  # the GPU runs behind Python: wait for it before reading the clock
+            synchronize(trainer.device)
             seconds = (time.perf_counter() - start) / args.steps
         print(f"{name:<12} {seconds:8.4f} s/step on {trainer.device}")
 

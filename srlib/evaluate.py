@@ -49,7 +49,8 @@ def baseline(method: str, scale: int = 4) -> Upscaler:
     return partial(upscale, scale=scale, method=method)
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for a GPU's queued work (CUDA runs behind Python), so that a clock read after it is true."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -61,11 +62,11 @@ def measure(
 
     Scores are on the Y channel, or on the grey values when the HR file is single-channel (``gray``).
     """
-    _sync(lr.device)
+    synchronize(lr.device)
     start = time.perf_counter()
     with torch.inference_mode():
         sr = upscaler(lr)
-    _sync(lr.device)
+    synchronize(lr.device)
     seconds = time.perf_counter() - start
     if sr.shape != hr.shape:
         raise UserError(

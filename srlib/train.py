@@ -358,12 +358,12 @@ class Trainer:
 
     def _out_of_time(self, began: float, time_limit: float | None) -> bool:
         """Whether ``time_limit`` seconds have passed since ``began``, agreed by all processes."""
-        if time_limit is None:
-            return False
-        late = torch.tensor(float(time.perf_counter() - began >= time_limit), device=self.device)
-        if self.world > 1:
-            dist.all_reduce(late, op=dist.ReduceOp.MAX)  # one late process stops them all, together
-        return bool(late)
+        late = time_limit is not None and time.perf_counter() - began >= time_limit
+        if self.world == 1:
+            return late
+        flag = torch.tensor(float(late), device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one late process stops them all, together
+        return bool(flag)
 
     def _reduce(self, losses: dict[str, Tensor]) -> dict[str, float]:
         """Losses as floats averaged over processes; NaN or inf stops the run, keeping the last checkpoint."""
