@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from srlib.data import BENCHMARKS, DATASETS
+from srlib.data import BENCHMARKS, DATASETS, check_writable
 from srlib.errors import UserError
 from srlib.imresize import METHODS
 from srlib.weights import PRETRAINED
@@ -20,6 +21,8 @@ from srlib.weights import PRETRAINED
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
+    if args.json:
+        check_writable(args.json)
     if args.model:
         from srlib.weights import pretrained_path
 
@@ -68,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from srlib.evaluate import evaluate, evaluate_images, format_table, sample_images
     from srlib.plot import comparison_figure
 
+    check_writable(args.out, folder=True)
     start = time.perf_counter()
     upscalers = demo_upscalers()
     scores, outputs = evaluate_images(upscalers, sample_images(), scale=4)
@@ -90,6 +94,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from srlib.inference import as_upscaler, pick_device
     from srlib.weights import load_pretrained, pretrained_label
 
+    check_writable(args.out, folder=True)
     device = pick_device(args.device)
     upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
     for name in PRETRAINED:
@@ -113,16 +118,47 @@ def cmd_fetch(args: argparse.Namespace) -> None:
         print(f"{name}: {n} files verified in {data_root()}")
 
 
+def check_train_flags(args: argparse.Namespace) -> None:
+    """A one-line UserError for a training flag out of range; flags not given (None) are left alone.
+
+    Called before anything is read or built, so that ``--channels 100000`` cannot fill the memory and
+    ``--lr nan`` cannot train for an hour on nothing.
+    """
+    from srlib.weights import MAX_BLOCKS, MAX_CHANNELS
+
+    def given(name: str) -> object:
+        return getattr(args, name, None)
+
+    lr = given("lr")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise UserError(f"--lr must be a finite number above 0, got {lr:g}")
+    time_limit = given("time_limit")
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
+        raise UserError(f"--time-limit must be a positive number of minutes, got {time_limit:g}")
+    lowest = {"steps": 1, "batch_size": 1, "crop": 1, "log_every": 1, "val_every": 1, "checkpoint_every": 1}
+    lowest |= {"channels": 1, "n_blocks": 0, "d_channels": 1, "max_images": 1}
+    highest = {"channels": MAX_CHANNELS, "n_blocks": MAX_BLOCKS, "d_channels": MAX_CHANNELS}
+    for name, low in lowest.items():
+        value, high = given(name), highest.get(name)
+        flag = "--" + name.replace("_", "-")
+        if value is not None and value < low:
+            raise UserError(f"{flag} must be at least {low}, got {value}")
+        if value is not None and high is not None and value > high:
+            raise UserError(f"{flag} must be at most {high}, got {value}")
+    if given("scale") is not None and given("scale") not in (2, 4, 8):
+        raise UserError(f"--scale must be 2, 4 or 8, got {given('scale')}")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from srlib.train import TrainConfig, read_history, train
 
+    check_train_flags(args)
+    check_writable(args.out, folder=True)
     arch, srgan = {}, {}
     if args.model == "srgan":
-        from srlib.weights import read_weights
+        from srlib.weights import generator_config
 
-        arch = json.loads(
-            read_weights(args.init)[1].get("config", "{}")
-        )  # the size of the SRResNet it starts from
+        arch = generator_config(args.init)  # the size of the SRResNet it starts from, checked
         vgg = None if args.vgg_weights == "none" else args.vgg_weights
         srgan = dict(init=str(args.init), content=args.content, vgg_weights=vgg, d_channels=args.d_channels)
     arch |= {k: getattr(args, k) for k in ("scale", "n_blocks", "channels") if getattr(args, k) is not None}
@@ -145,8 +181,6 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
     logging.getLogger("srlib").setLevel(logging.INFO)
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
     time_limit = None if args.time_limit is None else args.time_limit * 60
     run = train(config, resume=args.resume, time_limit=time_limit)
     if int(os.environ.get("RANK", 0)) == 0:
@@ -161,18 +195,28 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from srlib.weights import export_generator
 
+    check_writable(args.out)
     print(f"wrote {export_generator(args.checkpoint, args.out)}")
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from srlib.inference import pick_device, upscale_file
+    from srlib.inference import output_path, pick_device, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
     if len(set(stems)) < len(stems):
         raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
+    if (args.tile is not None and args.tile < 1) or args.overlap < 0:
+        raise UserError(f"--tile must be at least 1 and --overlap 0 or more, got {args.tile}, {args.overlap}")
+    check_writable(args.out, folder=True)
     weights = pretrained_path(args.model) if args.model else args.weights
     model = load_generator(weights, pick_device(args.device))
+    existing = [out for p in args.inputs if (out := output_path(p, args.out, model.scale)).exists()]
+    if existing and not args.overwrite:
+        raise UserError(
+            f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
+            "pass --overwrite to replace it, or choose another --out"
+        )
     for path in args.inputs:
         start = time.perf_counter()
         out = upscale_file(model, path, args.out, args.tile, args.overlap)
@@ -250,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
     what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace earlier outputs (default: refuse, before any work)"
+    )
     p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
     p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -269,15 +316,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"srlib: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with a one-line message)."""
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning  # srlib's warnings as one line, not a source listing
     try:
         args.func(args)
     except UserError as e:
         print(f"srlib: error: {e}", file=sys.stderr)
         return 2
+    except MemoryError:  # torch.OutOfMemoryError (a GPU's) is a RuntimeError, handled where it happens
+        print("srlib: error: out of memory; use smaller tiles, batches or crops", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
     return 0
