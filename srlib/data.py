@@ -151,6 +151,10 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
     if local.is_file() and not corrupt:
         return local
     try:
+        check_writable(local)
+    except UserError as e:
+        raise UserError(f"{e}; the data folder must be writable: set SRLIB_DATA to another folder") from None
+    try:
         _download(url, local, entry)
     except requests.RequestException as e:
         reason = (
@@ -237,7 +241,10 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
     one-line UserError naming the path.
     """
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # PIL's own warning for large images: check_pixels refuses them
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             check_pixels(path, img.size, max_pixels)
             frames = getattr(img, "n_frames", 1)
             if frames > 1:
@@ -250,8 +257,8 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UserError(f"{path}: a folder, not an image file") from None
-    except Image.DecompressionBombError as e:
-        raise UserError(f"{path}: refused: {e}") from None
+    except Image.DecompressionBombError as e:  # beyond twice PIL's limit: PIL refuses before we see the size
+        raise UserError(f"{path}: refused: {e}; shrink or crop the image first") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1).contiguous()
@@ -404,6 +411,10 @@ def quantize(x: Tensor) -> Tensor:
 def modcrop(img: Tensor, scale: int) -> Tensor:
     """Crop the bottom/right so that height and width are multiples of ``scale``."""
     check_factor(scale)
+    if img.dim() < 2 or min(img.shape[-2:]) < scale:
+        raise UserError(
+            f"modcrop: expected images (..., H, W) of at least {scale}x{scale}, got {tuple(img.shape)}"
+        )
     h, w = img.shape[-2:]
     return img[..., : h - h % scale, : w - w % scale]
 

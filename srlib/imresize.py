@@ -127,6 +127,8 @@ def upscale_nearest(x: Tensor, scale: int) -> Tensor:
     ``scale x scale`` block.
     """
     check_factor(scale)
+    if x.dim() < 2 or min(x.shape[-2:]) < 1:
+        raise UserError(f"upscale_nearest: expected images (..., H, W) of at least 1x1, got {tuple(x.shape)}")
     h, w = x.shape[-2:]
     src_y = torch.div(torch.arange(h * scale, device=x.device), scale, rounding_mode="floor")
     src_x = torch.div(torch.arange(w * scale, device=x.device), scale, rounding_mode="floor")

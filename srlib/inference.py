@@ -81,8 +81,10 @@ def upscale_image(model: SRResNet, lr01: Tensor, tile: int | None = None, overla
     inference (up to float rounding). Smaller overlaps differ slightly near tile seams; the default 16 is a
     compromise that is visually seamless for trained models.
     """
-    if lr01.dim() != 3 or lr01.shape[0] != 3:
-        raise UserError(f"upscale_image takes one RGB image (3, h, w), got {tuple(lr01.shape)}")
+    if lr01.dim() != 3 or lr01.shape[0] != 3 or min(lr01.shape[1:]) < 1 or not lr01.is_floating_point():
+        raise UserError(
+            f"upscale_image takes one RGB float image (3, h, w), got {lr01.dtype} {tuple(lr01.shape)}"
+        )
     if tile is not None and (tile < 1 or overlap < 0):
         raise UserError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
     device = next(model.parameters()).device
@@ -96,7 +98,8 @@ def upscale_image(model: SRResNet, lr01: Tensor, tile: int | None = None, overla
         ]
 
     def run(lr: Tensor) -> Tensor:
-        return from_model_range(model(lr[None].to(device)), clamp=True)[0].to(lr01.device)
+        sr = model(lr[None].to(device, next(model.parameters()).dtype))
+        return from_model_range(sr, clamp=True)[0].to(lr01.device, lr01.dtype)
 
     was_training = model.training
     model.eval()
