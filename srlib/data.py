@@ -410,7 +410,7 @@ def quantize(x: Tensor) -> Tensor:
 
 def modcrop(img: Tensor, scale: int) -> Tensor:
     """Crop the bottom/right so that height and width are multiples of ``scale``."""
-    check_factor(scale)
+    scale = check_factor(scale)
     if img.dim() < 2 or min(img.shape[-2:]) < scale:
         raise UserError(
             f"modcrop: expected images (..., H, W) of at least {scale}x{scale}, got {tuple(img.shape)}"

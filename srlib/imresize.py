@@ -25,8 +25,9 @@ from srlib.errors import UserError
 METHODS = ("nearest", "bilinear", "bicubic")
 
 
-def check_factor(scale: object, integer: bool = True) -> None:
-    """A UserError unless ``scale`` is a finite number above 0 (with ``integer``, a whole number >= 1)."""
+def check_factor(scale: object, integer: bool = True) -> float:
+    """``scale`` (an int with ``integer``), or a UserError unless it is a finite number above 0 (with
+    ``integer``, a whole number >= 1: 2.0 passes as 2)."""
     ok = (
         isinstance(scale, numbers.Real) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0
     )
@@ -35,6 +36,7 @@ def check_factor(scale: object, integer: bool = True) -> None:
     if not ok:
         kind = "a whole number of at least 1" if integer else "a finite number above 0"
         raise UserError(f"scale must be {kind}, got {scale!r}")
+    return int(scale) if integer else float(scale)
 
 
 def cubic(x: Tensor, a: float = -0.5) -> Tensor:
@@ -106,7 +108,7 @@ def imresize(
     if min(h, w) < 1:
         raise UserError(f"imresize: the image is empty, {tuple(x.shape)}")
     if size is None:
-        check_factor(scale, integer=False)
+        scale = check_factor(scale, integer=False)
         out_h, out_w = math.ceil(scale * h), math.ceil(scale * w)
         scale_h = scale_w = float(scale)
     else:
@@ -126,7 +128,7 @@ def upscale_nearest(x: Tensor, scale: int) -> Tensor:
     ``round((dst + 0.5) / scale - 0.5)`` that MATLAB, PIL and torch use: each input pixel becomes a
     ``scale x scale`` block.
     """
-    check_factor(scale)
+    scale = check_factor(scale)
     if x.dim() < 2 or min(x.shape[-2:]) < 1:
         raise UserError(f"upscale_nearest: expected images (..., H, W) of at least 1x1, got {tuple(x.shape)}")
     h, w = x.shape[-2:]
@@ -137,7 +139,7 @@ def upscale_nearest(x: Tensor, scale: int) -> Tensor:
 
 def upscale(x: Tensor, scale: int, method: str = "bicubic") -> Tensor:
     """Upscale by an integer factor with an interpolation baseline (MATLAB rules), clamped to [0, 1]."""
-    check_factor(scale)
+    scale = check_factor(scale)
     if method == "nearest":
         return upscale_nearest(x, scale)
     if method == "bilinear":

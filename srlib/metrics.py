@@ -57,6 +57,8 @@ def _prepare(sr: Tensor, hr: Tensor, border: int, y_only: bool) -> tuple[Tensor,
         )
     if border < 0:
         raise UserError(f"border must be 0 or more pixels, got {border}")
+    if min(sr.shape[-2:]) < 1:
+        raise UserError(f"the images are empty: {tuple(sr.shape)}")
     if sr.dim() == 3:
         sr, hr = sr[None], hr[None]
     sr, hr = sr.double(), hr.double()

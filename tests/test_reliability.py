@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import http.server
 import json
+import math
 import os
 import socket
 import threading
@@ -21,11 +22,17 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from srlib import data, inference
 from srlib.cli import main
 from srlib.data import sample_image, save_image
+from srlib.errors import UserError
+from srlib.imresize import imresize, upscale, upscale_nearest
+from srlib.inference import upscale_image
+from srlib.metrics import psnr
 from srlib.models import SRResNet
 from srlib.weights import save_generator
 
@@ -225,8 +232,18 @@ CASES = [
     # numeric flags
     ("train --lr 0", TRAIN + " --out {t}/run --lr 0", "the learning rate must be a positive number", None),
     ("train --lr -1", TRAIN + " --out {t}/run --lr -1", "the learning rate must be a positive number", None),
-    ("train --lr nan", TRAIN + " --out {t}/run --lr nan", "the learning rate must be a positive number", None),
-    ("train --lr inf", TRAIN + " --out {t}/run --lr inf", "the learning rate must be a positive number", None),
+    (
+        "train --lr nan",
+        TRAIN + " --out {t}/run --lr nan",
+        "the learning rate must be a positive number",
+        None,
+    ),
+    (
+        "train --lr inf",
+        TRAIN + " --out {t}/run --lr inf",
+        "the learning rate must be a positive number",
+        None,
+    ),
     ("train --crop 0", TRAIN + " --out {t}/run --crop 0", "crop must be at least 1", None),
     ("train --crop -24", TRAIN + " --out {t}/run --crop -24", "crop must be at least 1", None),
     ("train --channels 0", TRAIN + " --out {t}/run --channels 0", "channels must be at least 1", None),
@@ -424,3 +441,195 @@ def test_bad_input_ends_in_one_line_exit_2_and_leaves_nothing(
     assert err.startswith("srlib: error: ") and err.count("\n") == 1, err
     assert fragment in err and "Traceback" not in err, err
     assert snapshot(world) == before  # nothing written, nothing half-written, earlier files kept
+
+
+# --- the API: shapes, dtypes and scales are checked (hypothesis) ----------------------------------------
+
+DTYPES = st.sampled_from([torch.float32, torch.float64, torch.uint8, torch.int64, torch.bool])
+SCALES = st.one_of(
+    st.integers(-3, 5), st.sampled_from([0.0, -1.0, 0.5, 2.0, 2.5, math.nan, math.inf, -math.inf, True])
+)
+SHAPES = st.lists(st.integers(0, 7), min_size=0, max_size=5).map(tuple)
+
+
+def whole(scale: object) -> bool:
+    return (
+        isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale >= 1 and scale == int(scale)
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, scale=SCALES)
+def test_resizing_either_gives_the_right_shape_or_a_user_error(shape, dtype, scale):
+    x = torch.zeros(shape, dtype=dtype)
+    images = len(shape) in (3, 4) and min(shape[-2:], default=0) >= 1
+    valid = {
+        "imresize": images
+        and dtype.is_floating_point
+        and isinstance(scale, (int, float))
+        and not isinstance(scale, bool)
+        and math.isfinite(scale)
+        and scale > 0,
+        "upscale": images and dtype.is_floating_point and whole(scale),
+        "upscale_nearest": len(shape) >= 2 and min(shape[-2:]) >= 1 and whole(scale),
+        "modcrop": len(shape) >= 2 and whole(scale) and min(shape[-2:]) >= scale,
+    }
+    calls = {
+        "imresize": lambda: imresize(x, scale),
+        "upscale": lambda: upscale(x, scale, "bicubic"),
+        "upscale_nearest": lambda: upscale_nearest(x, scale),
+        "modcrop": lambda: data.modcrop(x, scale),
+    }
+    for name, call in calls.items():
+        if not valid[name]:
+            with pytest.raises(UserError):
+                call()
+            continue
+        h, w = shape[-2:]
+        expected = {
+            "imresize": (math.ceil(scale * h), math.ceil(scale * w)),
+            "upscale": (h * scale, w * scale),
+            "upscale_nearest": (h * scale, w * scale),
+            "modcrop": (h - h % scale, w - w % scale),
+        }[name]
+        assert call().shape == (*shape[:-2], *expected), name
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, border=st.integers(-2, 4), other=st.booleans())
+def test_psnr_either_scores_float_images_or_gives_a_user_error(shape, dtype, border, other):
+    sr = torch.full(shape, 0.5).to(dtype)
+    hr = torch.zeros(shape if not other or not shape else (*shape[:-1], shape[-1] + 1)).to(dtype)
+    fits = len(shape) in (3, 4) and shape[-3] == 3 and min(shape[-2:]) > 2 * max(border, 0)
+    if dtype.is_floating_point and not other and fits and border >= 0:
+        value = psnr(sr, hr, border=border)
+        assert value.shape == ((1,) if len(shape) == 3 else (shape[0],))  # one value per image
+        assert torch.isfinite(value).all()
+    else:
+        with pytest.raises(UserError):
+            psnr(sr, hr, border=border)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES)
+def test_upscale_image_takes_one_float_rgb_image_or_gives_a_user_error(shape, dtype):
+    model = SRResNet(2, 0, 4)
+    x = torch.rand(shape).to(dtype) if shape else torch.tensor(0.5).to(dtype)
+    if len(shape) == 3 and shape[0] == 3 and min(shape[1:]) >= 1 and dtype.is_floating_point:
+        out = upscale_image(model, x)
+        assert out.shape == (3, 2 * shape[1], 2 * shape[2]) and out.dtype == dtype
+    else:
+        with pytest.raises(UserError):
+            upscale_image(model, x)
+
+
+# --- images: no silent wrong results --------------------------------------------------------------------
+
+
+def test_exif_orientation_is_applied_and_the_exif_kept(tmp_path):
+    stored = np.zeros((16, 24, 3), np.uint8)
+    stored[:8, :, 0] = 255  # a red top half as stored; orientation 6: turn 90 degrees clockwise to show
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "PhoneMaker"
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=100)
+    x = data.load_image(tmp_path / "phone.jpg")
+    assert x.shape == (3, 24, 16)  # upright: taller than wide
+    assert x[0, :, -4:].mean() > 0.9 and x[0, :, :4].mean() < 0.1  # the red half is now on the right
+    out = inference.upscale_file(SRResNet(2, 0, 4), tmp_path / "phone.jpg", tmp_path / "up")
+    with Image.open(out) as img:
+        assert img.size == (32, 48)
+        assert img.getexif().get(0x010F) == "PhoneMaker" and img.getexif().get(0x0112) == 1
+
+
+def test_multi_frame_files_warn_that_only_the_first_frame_is_used(tmp_path):
+    frames = [Image.new("RGB", (5, 4), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    for name in ("anim.gif", "pages.tif"):
+        with pytest.warns(UserWarning, match="holds 2 frames; only the first is used"):
+            x = data.load_image(tmp_path / name)
+        assert x[0].mean() > 0.9 and x[2].mean() < 0.1  # the first frame: red
+
+
+def test_float_tiffs_in_unit_range_are_read_as_they_are(tmp_path):
+    values = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    Image.fromarray(values).save(tmp_path / "f.tif")
+    x = data.load_image(tmp_path / "f.tif")
+    assert torch.allclose(x[1], torch.from_numpy(values))
+
+
+def test_a_one_pixel_image_keeps_its_colour(tmp_path):
+    torch.manual_seed(0)
+    model = SRResNet(4, 1, 8)
+    colour = torch.tensor([0.8, 0.1, 0.2]).view(3, 1, 1)
+    one = inference.upscale_image(model, colour)
+    wide = inference.upscale_image(model, colour.expand(3, 32, 32).contiguous())
+    assert one.shape == (3, 4, 4)
+    # a 1x1 image comes out as the middle of a constant image of its colour, not of zero-padding
+    assert torch.allclose(one, wide[:, 60:64, 60:64], atol=0.02)
+
+
+def test_psnr_refuses_8bit_tensors_instead_of_scoring_them_wrong():
+    x = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
+    with pytest.raises(UserError, match="divide 8-bit images by 255"):
+        psnr(x, x)
+    assert torch.isinf(psnr(x.float() / 255, x.float() / 255))
+
+
+# --- writes: a full disk keeps the old file; killed writers' temporaries are cleaned up ----------------
+
+
+def test_a_full_disk_that_torch_reports_vaguely_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(b"the previous checkpoint")
+    monkeypatch.setattr(data.shutil, "disk_usage", lambda folder: shutil_usage(total=10, used=10, free=0))
+    with pytest.raises(UserError, match=f"no space left on {tmp_path}: checkpoint.pt was not written"):
+        with data.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half a chec")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+    assert target.read_bytes() == b"the previous checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def shutil_usage(total: int, used: int, free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(total, used, free)
+
+
+def test_temporaries_of_a_killed_writer_are_removed_at_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from srlib.data import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_bytes(b'half')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(data.__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "big.pt")], stdout=subprocess.PIPE, env=env
+    )
+    assert child.stdout.readline() == b"writing\n"
+    child.kill()  # kill -9: no finally block runs
+    child.wait()
+    (stale,) = tmp_path.glob(".big.pt.*")
+    with data.atomic_path(tmp_path / "other.txt") as mine:  # the next write removes it
+        mine.write_text("x")
+        assert not stale.exists()
+        assert data.remove_stale_temporaries(tmp_path) == [] and mine.exists()  # a live writer's stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt"]
+
+
+def test_downloads_get_the_usual_file_permissions(data_root, tmp_path):
+    path = data.dataset_files("Set5", "LR")[0]
+    umask = os.umask(0o022)
+    try:
+        local = data.fetch_file(path, root=tmp_path / "dl", mirror=serve(data_root))
+    finally:
+        os.umask(umask)
+    assert local.stat().st_mode & 0o777 == 0o644
