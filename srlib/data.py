@@ -288,6 +288,9 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process of this machine is running (on Windows, where os.kill would end it, assume so)."""
+    if os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -386,6 +389,52 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextmanager
+def folder_lock(folder: str | Path, what: str = "run") -> Iterator[None]:
+    """Hold ``folder/.lock`` for the block: a second writer of the same folder gets a one-line UserError.
+
+    The lock is the operating system's (``flock``; ``msvcrt.locking`` on Windows), so the kernel releases it
+    when its process dies, even by kill -9: the next run takes a stale lock over, and says so. The file
+    holds the owner's process id, for the message.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        previous = os.read(fd, 64).decode(errors="replace").strip()
+        try:
+            _lock(fd)
+        except OSError:
+            raise UserError(
+                f"{folder} is in use by another {what} (process {previous or '?'}): wait for it to end, "
+                "or choose another folder"
+            ) from None
+        if previous and previous.isdigit() and int(previous) != os.getpid():
+            warnings.warn(f"{folder}: took over the lock of process {previous}, which ended", stacklevel=3)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # a clean end leaves no owner; the file stays (unlinking it would race)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _lock(fd: int) -> None:
+    """Lock an open file without waiting; OSError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def write_text(path: str | Path, text: str) -> Path:
