@@ -18,7 +18,7 @@ import tempfile
 import urllib.parse
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -348,6 +348,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     ("no space left on ..."); temporaries left by killed processes are removed here.
     """
     path = Path(path)
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # removed on failure
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -369,12 +370,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except Exception as e:
         if _no_space(e, path.parent):
             raise UserError(
-                f"no space left on {path.parent}: {path.name} was not written (an earlier one is kept); "
+                f"no space left on {path.parent}: {path.name} was not written (any earlier one is kept); "
                 "free some space and try again"
             ) from None
         raise
     finally:
         Path(tmp).unlink(missing_ok=True)
+        if not path.exists():  # failed: remove the folders made for it, if still empty
+            for folder in created:
+                with suppress(OSError):
+                    folder.rmdir()
 
 
 def _fsync_folder(folder: Path) -> None:
