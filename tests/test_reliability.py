@@ -454,9 +454,8 @@ SHAPES = st.lists(st.integers(0, 7), min_size=0, max_size=5).map(tuple)
 
 
 def whole(scale: object) -> bool:
-    return (
-        isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale >= 1 and scale == int(scale)
-    )
+    number = isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale)
+    return number and scale >= 1 and scale == int(scale)
 
 
 @settings(max_examples=150, deadline=None)
