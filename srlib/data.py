@@ -320,17 +320,20 @@ class CropSampler:
         top = (torch.rand(batch, generator=g, dtype=torch.float64) * (h - c + 1)).long()
         left = (torch.rand(batch, generator=g, dtype=torch.float64) * (w - c + 1)).long()
         turn = torch.randint(8, (batch,), generator=g)  # bits: transpose, flip rows, flip columns
+        # draws come from the CPU (the same batches on any device); the index is built where the pixels are
+        draws = torch.stack([self.offsets[idx], h, w, top, left, turn]).to(self.pixels.device)
+        start, h, w, top, left, turn = (v.view(-1, 1, 1) for v in draws)
         # where output pixel (i, j) of each crop comes from: the window flipped, then transposed
-        i, j = torch.arange(c).view(1, c, 1), torch.arange(c).view(1, 1, c)
+        i = torch.arange(c, device=draws.device).view(1, c, 1)
+        j = torch.arange(c, device=draws.device).view(1, 1, c)
         swap, flip_rows, flip_cols = ((turn >> b) & 1 == 1 for b in range(3))
-        rows = torch.where(swap.view(-1, 1, 1), j, i).expand(batch, c, c)
-        cols = torch.where(swap.view(-1, 1, 1), i, j).expand(batch, c, c)
-        rows = torch.where(flip_rows.view(-1, 1, 1), c - 1 - rows, rows)
-        cols = torch.where(flip_cols.view(-1, 1, 1), c - 1 - cols, cols)
-        pixel = (top.view(-1, 1, 1) + rows) * w.view(-1, 1, 1) + left.view(-1, 1, 1) + cols  # (batch, c, c)
-        plane = (h * w).view(-1, 1, 1, 1) * torch.arange(3).view(1, 3, 1, 1)
-        index = self.offsets.view(-1, 1, 1, 1)[idx] + plane + pixel.unsqueeze(1)  # (batch, 3, c, c)
-        return self.pixels[index.to(self.pixels.device)]
+        rows = torch.where(swap, j, i)
+        cols = torch.where(swap, i, j)
+        rows = torch.where(flip_rows, c - 1 - rows, rows)
+        cols = torch.where(flip_cols, c - 1 - cols, cols)
+        pixel = (top + rows) * w + left + cols  # (batch, c, c)
+        plane = (h * w).unsqueeze(1) * torch.arange(3, device=draws.device).view(1, 3, 1, 1)
+        return self.pixels[start.unsqueeze(1) + plane + pixel.unsqueeze(1)]  # (batch, 3, c, c)
 
 
 def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
