@@ -8,6 +8,7 @@ import torch
 from srlib import weights
 from srlib.cli import main
 from srlib.data import modcrop, quantize, sample_image
+from srlib.errors import UserError
 from srlib.evaluate import (
     PAPER,
     SEED_REPORT_SRGAN,
@@ -78,7 +79,7 @@ def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
 
 def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")  # a copy of srlib without weights/
-    with pytest.raises(Exception, match="srresnet_x4.safetensors is not there"):
+    with pytest.raises(UserError, match="srresnet_x4.safetensors is not there"):
         load_pretrained("srresnet_x4")
     assert main(["upscale", "x.png", "--model", "srresnet_x4", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -113,7 +114,7 @@ def test_shipped_srresnet_beats_bicubic_and_srgan_mse_puts_back_detail():
 
 
 def test_unknown_pretrained_name_is_rejected():
-    with pytest.raises(Exception, match="unknown pretrained model 'edsr'"):
+    with pytest.raises(UserError, match="unknown pretrained model 'edsr'"):
         load_pretrained("edsr")
 
 
