@@ -8,6 +8,8 @@ from srlib.data import benchmark_pairs, load_image, modcrop
 from srlib.errors import UserError
 from srlib.evaluate import baseline, evaluate, evaluate_images, format_table
 from srlib.imresize import imresize
+from srlib.models import SRResNet
+from srlib.weights import save_generator
 
 DETAIL = {"gradient", "hf_share", "hr_gradient", "hr_hf_share"}
 
@@ -57,6 +59,20 @@ def test_evaluate_cli_prints_a_table_and_writes_json(data_root, tmp_path, capsys
     assert paper == ["26.26", "0.7552"]  # the paper's nearest, in its own columns
     assert set(result["Set5"]) == {"psnr", "ssim", "seconds_per_image", "images"} | DETAIL
     assert len(result["Set5"]["images"]) == 5
+
+
+@pytest.mark.parametrize("content,paper", [("mse", ["30.64", "0.8701"]), ("vgg54", ["29.40", "0.8472"])])
+def test_evaluate_cli_puts_an_srgan_beside_the_papers_row_for_its_content_loss(
+    data_root, tmp_path, capsys, content, paper
+):
+    """SRGAN-MSE weights meet the paper's SRGAN-MSE (table 1); VGG54 weights its SRGAN (table 2)."""
+    torch.manual_seed(0)
+    weights = save_generator(
+        SRResNet(n_blocks=1, channels=8), tmp_path / "g.safetensors", {"model": "srgan", "content": content}
+    )
+    assert main(["evaluate", "--weights", str(weights), "--datasets", "Set5", "--device", "cpu"]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("Set5"))
+    assert row[4:6] == paper
 
 
 @pytest.mark.parametrize(
