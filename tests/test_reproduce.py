@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,7 +8,15 @@ import torch
 from srlib import weights
 from srlib.cli import main
 from srlib.data import modcrop, quantize, sample_image
-from srlib.evaluate import PAPER, SEED_REPORT_SRGAN, baseline, reproduce, reproduction_table
+from srlib.errors import UserError
+from srlib.evaluate import (
+    PAPER,
+    SEED_REPORT_SRGAN,
+    baseline,
+    reproduce,
+    reproduction_markdown,
+    reproduction_table,
+)
 from srlib.imresize import imresize
 from srlib.inference import as_upscaler
 from srlib.metrics import gradient_magnitude, psnr
@@ -20,16 +30,39 @@ def test_reproduction_table_puts_the_papers_rows_under_ours():
     assert table[0] == "| method | source | Set5 |"
     assert table[2] == "| bicubic | ours (cpu) | 30.00 / 0.9000 / 0.500 s |"
     assert table[3] == f"| bicubic | Ledig et al., table 2 | {PAPER['bicubic']['Set5'][0]:.2f} / 0.8211 |"
-    assert table[-1].startswith("| srgan | seed report (RTX 2080 Ti) | 29.057 / 0.839 / 0.103 s")
-    assert SEED_REPORT_SRGAN["BSD100"] == (24.248, 0.628, 0.039)
+    assert table[4] == "| srgan | ours (cpu) | 30.00 / 0.9000 / 0.500 s |"
+    assert table[5].startswith("| srgan | Ledig et al., table 2 (SRGAN-VGG54) | 29.40 / 0.8472")
+    assert table[6].startswith("| srgan | seed report: a student's reproduction (RTX 2080 Ti) | 29.057")
+    assert len(table) == 7  # our SRGAN is the paper's: its published rows are not repeated at the end
 
 
-def test_reproduction_table_says_the_papers_srgan_is_vgg54_under_our_srgan_mse():
+def test_reproduction_table_puts_each_published_number_in_its_sets_column():
     r = {"psnr": 30.0, "ssim": 0.9, "seconds_per_image": 0.5}
-    table = reproduction_table({"srgan-mse": {"Set5": r}}).splitlines()
+    table = reproduction_table({"srgan": {"BSD100": r, "Set14": r}}).splitlines()
+    cells = {row.split(" | ")[1]: row.strip("| ").split(" | ")[2:] for row in table[2:]}
+    assert table[0] == "| method | source | BSD100 | Set14 |"
+    assert cells["Ledig et al., table 2 (SRGAN-VGG54)"] == ["25.16 / 0.6688", "26.02 / 0.7397"]
+    seed = [SEED_REPORT_SRGAN[s] for s in ("BSD100", "Set14")]
+    assert cells["seed report: a student's reproduction (RTX 2080 Ti)"] == [
+        f"{p:.3f} / {s:.3f} / {t:.3f} s" for p, s, t in seed
+    ]
+
+
+def test_reproduction_table_pairs_our_srgan_mse_with_the_papers_srgan_mse():
+    """SRGAN-MSE sits above table 1's SRGAN-MSE row; the paper's SRGAN (VGG54) follows at the end."""
+    r = {"psnr": 30.0, "ssim": 0.9, "seconds_per_image": 0.5}
+    by_set = {"Set5": r, "Set14": r, "BSD100": r}
+    table = reproduction_table({"srgan-mse": by_set, "bicubic": by_set}).splitlines()
     assert table[2].startswith("| srgan-mse | ours |")
-    assert table[3].startswith("| srgan | Ledig et al., table 2 (SRGAN-VGG54) | 29.40")
-    assert table[4].startswith("| srgan | seed report")
+    assert table[3] == (
+        "| srgan-mse | Ledig et al., table 1 (SRGAN-MSE) | 30.64 / 0.8701 | 26.92 / 0.7611 | not reported |"
+    )
+    assert [row.split(" | ")[:2] for row in table[4:]] == [
+        ["| bicubic", "ours"],
+        ["| bicubic", "Ledig et al., table 2"],
+        ["| srgan", "Ledig et al., table 2 (SRGAN-VGG54)"],
+        ["| srgan", "seed report: a student's reproduction (RTX 2080 Ti)"],
+    ]
 
 
 def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
@@ -46,7 +79,7 @@ def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
 
 def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")  # a copy of srlib without weights/
-    with pytest.raises(Exception, match="srresnet_x4.safetensors is not there"):
+    with pytest.raises(UserError, match="srresnet_x4.safetensors is not there"):
         load_pretrained("srresnet_x4")
     assert main(["upscale", "x.png", "--model", "srresnet_x4", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -81,5 +114,14 @@ def test_shipped_srresnet_beats_bicubic_and_srgan_mse_puts_back_detail():
 
 
 def test_unknown_pretrained_name_is_rejected():
-    with pytest.raises(Exception, match="unknown pretrained model 'edsr'"):
+    with pytest.raises(UserError, match="unknown pretrained model 'edsr'"):
         load_pretrained("edsr")
+
+
+@pytest.mark.parametrize("folder", ["results", "results/h200"])
+def test_committed_reproduction_tables_are_the_ones_their_json_gives(folder):
+    """results/*/reproduction.md is `reproduction_markdown` of the JSON beside it: no hand-edited number."""
+    root = Path(__file__).resolve().parents[1] / folder
+    md = (root / "reproduction.md").read_text()
+    device = re.search(r"\| ours \((.*)\) \|", md).group(1)
+    assert md == reproduction_markdown(json.loads((root / "reproduction.json").read_text()), device)
