@@ -29,6 +29,6 @@ read -r s seconds < <(steps_of "$runs/srresnet_x4")
     --time-limit "$(minutes "$g_min * 0.3")" "$@"
 "$py" -m srlib export "$runs/srresnet_x4/checkpoint.pt" "$runs/srresnet_x4.safetensors"
 gan_steps=$("$py" -c "print(max(2, int($s / $seconds * $d_min * 60 / 3)))")
-"$py" -m srlib train srgan --init "$runs/srresnet_x4.safetensors" --content mse --out "$runs/srgan_x4" \
+"$py" -m srlib train srgan --init "$runs/srresnet_x4.safetensors" --content mse --out "$runs/srgan_mse_x4" \
     --steps "$gan_steps" --lr 1e-4 "${common[@]}" --time-limit "$d_min" "$@"
-"$py" -m srlib export "$runs/srgan_x4/checkpoint.pt" "$runs/srgan_x4.safetensors"
+"$py" -m srlib export "$runs/srgan_mse_x4/checkpoint.pt" "$runs/srgan_mse_x4.safetensors"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 from srlib.data import BENCHMARKS, DATASETS
 from srlib.errors import UserError
 from srlib.imresize import METHODS
-from srlib.weights import PRETRAINED
+from srlib.weights import PRETRAINED, RENAMED
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -114,15 +113,15 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from srlib.data import TRAINING, ensure_data
     from srlib.train import TrainConfig, read_history, train
+
 
     arch, srgan = {}, {}
     if args.model == "srgan":
-        from srlib.weights import read_weights
+        from srlib.weights import load_generator
 
-        arch = json.loads(
-            read_weights(args.init)[1].get("config", "{}")
-        )  # the size of the SRResNet it starts from
+        arch = load_generator(args.init).config()  # the size of the SRResNet it starts from; checks --init
         vgg = None if args.vgg_weights == "none" else args.vgg_weights
         srgan = dict(init=str(args.init), content=args.content, vgg_weights=vgg, d_channels=args.d_channels)
     arch |= {k: getattr(args, k) for k in ("scale", "n_blocks", "channels") if getattr(args, k) is not None}
@@ -148,6 +147,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.time_limit is not None and args.time_limit <= 0:
         raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
     time_limit = None if args.time_limit is None else args.time_limit * 60
+    if args.data is None:  # the default training set, T91 + BSDS200: fetched when missing
+        ensure_data(*TRAINING)
     run = train(config, resume=args.resume, time_limit=time_limit)
     if int(os.environ.get("RANK", 0)) == 0:
         val = read_history(run / "val.csv")
@@ -218,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
     p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
     p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
