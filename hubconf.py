@@ -6,7 +6,7 @@ shipped in ``srlib/pretrained/`` (see weights/README.md for how they were traine
 with ``pretrained=False``.
 """
 
-dependencies = ["torch", "torchvision", "safetensors"]
+dependencies = ["torch", "torchvision", "safetensors", "numpy", "PIL", "requests"]
 
 from srlib.models import SRResNet  # noqa: E402  (torch.hub reads `dependencies` first)
 from srlib.weights import load_pretrained  # noqa: E402

@@ -70,7 +70,7 @@ class Profile:
         return (
             f"profile {self.name!r} on {self.device}: SRResNet {self.n_blocks} blocks x {self.channels} "
             f"channels, batch {self.batch_size} of {self.crop}x{self.crop}, {self.train_steps:,} steps; "
-            f"SRGAN {self.srgan_steps:,} steps{budget} (set {ENV_VAR}={'|'.join(_PROFILES)} to change)"
+            f"SRGAN {self.srgan_steps:,} steps{budget} (set {ENV_VAR}=smoke|cpu|gpu to change)"
         )
 
 

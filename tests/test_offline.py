@@ -21,5 +21,6 @@ def test_notebooks_without_data_or_network_are_skipped_for_one_stated_reason(tmp
     assert len(reasons) == 1, reasons
     (reason,) = reasons
     assert "`srlib fetch Set5 Set14 BSD100 T91 BSDS200`" in reason and "SRLIB_DATA" in reason
+    assert [line for line in out.splitlines() if line.startswith("notebooks not run:")] == [reason]  # once
     assert " passed" not in out and "failed" not in out and "error" not in out.lower()
     assert not list(tmp_path.rglob("*.png"))  # nothing half-downloaded
