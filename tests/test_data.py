@@ -288,3 +288,14 @@ def test_bsds500_test_is_registered_as_extra_training_images_not_in_the_default_
     assert not any(f.startswith("train/") for f in files)  # `srlib train`'s default stays the 291 images
     with pytest.raises(UserError, match="a training set, not a benchmark"):
         data.check_benchmark("BSDS500_test")
+
+
+def test_srlib_fetch_bsds500_test_from_a_mirror(data_root, serve, tmp_path, monkeypatch, capsys):
+    from srlib.cli import main
+
+    if not (data_root / "train_extra" / "BSDS500_test").is_dir():
+        pytest.skip("the data folder has no train_extra/BSDS500_test")
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path))
+    assert main(["fetch", "BSDS500_test", "--mirror", serve(data_root)]) == 0
+    assert "BSDS500_test: 200 files verified" in capsys.readouterr().out
+    assert len(list((tmp_path / "train_extra" / "BSDS500_test").glob("*.jpg"))) == 200
