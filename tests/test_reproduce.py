@@ -1,4 +1,5 @@
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import torch
 
 from srlib import weights
 from srlib.cli import main
-from srlib.data import modcrop, quantize, sample_image
+from srlib.data import modcrop, quantize, sample_image, save_image
 from srlib.errors import UserError
 from srlib.evaluate import (
     PAPER,
@@ -78,7 +79,7 @@ def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
 
 
 def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")  # a copy of srlib without weights/
+    monkeypatch.setattr(weights, "PRETRAINED_DIR", tmp_path / "pretrained")  # srlib without its package data
     with pytest.raises(UserError, match="srresnet_x4.safetensors is not there"):
         load_pretrained("srresnet_x4")
     assert main(["upscale", "x.png", "--model", "srresnet_x4", "--out", str(tmp_path)]) == 2
@@ -92,7 +93,7 @@ def test_shipped_generators_load_with_their_labels_and_training_config():
         metadata = read_weights(pretrained_path(name))[1]
         config = json.loads(metadata["train_config"])
         assert (config["model"], config["scale"], config["n_blocks"], config["channels"]) == (
-            name.removesuffix("_x4"),
+            name.split("_")[0],
             4,
             16,
             64,
@@ -125,3 +126,19 @@ def test_committed_reproduction_tables_are_the_ones_their_json_gives(folder):
     md = (root / "reproduction.md").read_text()
     device = re.search(r"\| ours \((.*)\) \|", md).group(1)
     assert md == reproduction_markdown(json.loads((root / "reproduction.json").read_text()), device)
+
+
+def test_the_old_name_srgan_x4_loads_srgan_mse_x4_with_a_one_line_notice(caplog):
+    with caplog.at_level(logging.WARNING, logger="srlib"):
+        old = load_pretrained("srgan_x4")
+    assert [r.getMessage().count("\n") for r in caplog.records] == [0]
+    assert "'srgan_mse_x4'" in caplog.records[0].getMessage()
+    new = load_pretrained("srgan_mse_x4")
+    pairs = zip(old.state_dict().values(), new.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_the_cli_accepts_the_old_name(tmp_path, capsys):
+    save_image(torch.rand(3, 12, 12), tmp_path / "photo.png")
+    assert main(["upscale", str(tmp_path / "photo.png"), "--model", "srgan_x4", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "photo_x4.png").is_file()
