@@ -83,7 +83,7 @@ def upscale_image(model: SRResNet, lr01: Tensor, tile: int | None = None, overla
     """
     if lr01.dim() != 3 or lr01.shape[0] != 3 or min(lr01.shape[1:]) < 1 or not lr01.is_floating_point():
         raise UserError(
-            f"upscale_image takes one RGB float image (3, h, w), got {lr01.dtype} {tuple(lr01.shape)}"
+            f"upscale_image takes one RGB image (3, h, w) of floats, got {lr01.dtype} {tuple(lr01.shape)}"
         )
     if tile is not None and (tile < 1 or overlap < 0):
         raise UserError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
