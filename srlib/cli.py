@@ -329,8 +329,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"srlib: error: {e}", file=sys.stderr)
         return 2
-    except MemoryError:  # torch.OutOfMemoryError (a GPU's) is a RuntimeError, handled where it happens
-        print("srlib: error: out of memory; use smaller tiles, batches or crops", file=sys.stderr)
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError and CPU allocation failures
+        if not isinstance(e, MemoryError) and "memory" not in str(e):
+            raise
+        reason = (str(e).strip().splitlines() or ["MemoryError"])[0][:200]
+        print(
+            f"srlib: error: out of memory ({reason}); use smaller tiles (--tile), batches (--batch-size) or "
+            "crops (--crop)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)

@@ -154,6 +154,13 @@ def out_of_memory(mp: pytest.MonkeyPatch, t: Path) -> None:
     mp.setattr(inference, "upscale_image", oom)
 
 
+def training_out_of_memory(mp: pytest.MonkeyPatch, t: Path) -> None:
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+
+    mp.setattr("srlib.train.train", oom)
+
+
 def pixel_limit(n: int) -> Callable:
     def apply(mp: pytest.MonkeyPatch, t: Path) -> None:
         mp.setattr(Image, "MAX_IMAGE_PIXELS", n)
@@ -363,6 +370,12 @@ CASES = [
         free_memory(100_000),
     ),
     ("upscale out of memory", UPSCALE + " --out {t}/up", "out of memory upscaling 48x48", out_of_memory),
+    (
+        "train out of memory",
+        TRAIN + " --out {t}/run",
+        "out of memory (CUDA out of memory.",
+        training_out_of_memory,
+    ),
     (
         "upscale float TIFF beyond 1",
         UPSCALE.replace("val/c.png", "hdr.tif") + " --out {t}/up",
