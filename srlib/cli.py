@@ -130,7 +130,7 @@ TRAIN_FLAGS = (
     "data", "max_images", "steps", "batch_size", "crop", "learning_rate", "scale", "n_blocks", "channels",
     "seed", "device", "amp", "log_every", "val_every", "checkpoint_every", "snapshot_every", "val_dir",
     "init", "content", "vgg_weights", "adv_weight", "d_channels", "decay_step", "real_label", "d_steps",
-    "d_every",
+    "d_every", "vgg_rescale",
 )  # fmt: skip
 
 
@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
     p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
     p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")
+    p.add_argument("--vgg-rescale", type=float, help="VGG features are divided by this (default 12.75)")
     p.add_argument("--d-channels", type=int, help="discriminator width (default 64)")
     p.add_argument(
         "--decay-step", type=int, help="both learning rates drop tenfold here (default: steps / 2)"

@@ -61,7 +61,14 @@ from srlib.data import (
 from srlib.errors import UserError
 from srlib.evaluate import baseline, evaluate_images, sample_images
 from srlib.inference import as_upscaler
-from srlib.losses import CONTENT_LOSSES, PerceptualLoss, discriminator_loss, pixel_mse
+from srlib.losses import (
+    CONTENT_LOSSES,
+    VGG_RESCALE,
+    PerceptualLoss,
+    discriminator_loss,
+    gradient_balance,
+    pixel_mse,
+)
 from srlib.models import Discriminator, SRResNet, to_model_range
 from srlib.plot import comparison_figure
 from srlib.runtime import AMP_CHOICES, Runtime
@@ -106,6 +113,7 @@ class TrainConfig:
     # SRGAN only
     content: str = "vgg54"  # "vgg54", "vgg22" or "mse"
     vgg_weights: str | None = "imagenet"  # "imagenet", a path to torchvision vgg19 weights, or None (random)
+    vgg_rescale: float = VGG_RESCALE  # VGG features are divided by this (12.75: calibrated for Caffe's VGG19)
     adv_weight: float = 1e-3
     d_channels: int = 64  # discriminator width (64 in the paper)
     decay_step: int | None = None  # both learning rates drop tenfold after this step; None: steps // 2
@@ -157,6 +165,8 @@ class TrainConfig:
             raise UserError(f"scale must be 2, 4 or 8, got {self.scale}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UserError(f"the learning rate must be a positive number, got {self.learning_rate}")
+        if not (math.isfinite(self.vgg_rescale) and self.vgg_rescale > 0):
+            raise UserError(f"vgg_rescale must be a positive number, got {self.vgg_rescale}")
         if not (math.isfinite(self.adv_weight) and self.adv_weight >= 0):
             raise UserError(f"the adversarial weight must be 0 or more, got {self.adv_weight}")
         if not 0.5 < self.real_label <= 1:
@@ -636,7 +646,9 @@ class SRGANTrainer(Trainer):
         self.generator = self.new_generator()
         self.discriminator = Discriminator(base=c.d_channels)
         self.g, self.d = self.rt.wrap(self.generator), self.rt.wrap(self.discriminator)
-        self.loss = PerceptualLoss(c.content, c.vgg_weights, c.adv_weight).to(self.rt.device)
+        self.loss = PerceptualLoss(c.content, c.vgg_weights, c.adv_weight, vgg_rescale=c.vgg_rescale).to(
+            self.rt.device
+        )
         if self.rt.channels_last:
             self.loss.to(memory_format=torch.channels_last)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.learning_rate, betas=c.betas)
@@ -675,6 +687,11 @@ class SRGANTrainer(Trainer):
         """
         with frozen(self.discriminator), self.rt.autocast():
             total, content, adversarial = self.loss(sr, hr, self.discriminator(sr))
+            if self.step == 0 and self.rt.main:  # a fresh run's first step: how hard each term pulls on SR
+                ratio = gradient_balance(sr, content, adversarial, self.config.adv_weight)
+                logger.info(
+                    "gradient norms on SR: content / (%g x adversarial) = %.3g", self.config.adv_weight, ratio
+                )
         self.update(total, self.g_optimizer, self.g_scaler)
         return total, content, adversarial
 
