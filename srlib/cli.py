@@ -165,14 +165,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from srlib.inference import pick_device, upscale_file
+    from srlib.inference import InferenceSRResNet, pick_device, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
     if len(set(stems)) < len(stems):
         raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
     weights = pretrained_path(args.model) if args.model else args.weights
-    model = load_generator(weights, pick_device(args.device))
+    model = InferenceSRResNet(load_generator(weights, pick_device(args.device)))
     for path in args.inputs:
         start = time.perf_counter()
         out = upscale_file(model, path, args.out, args.tile, args.overlap)
@@ -250,8 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
     what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
-    p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
-    p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="LR tile side (default: whole when small, else tiles that keep memory near 1 GB)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        help="LR pixels of context around each tile (default: the receptive radius, 40 for the shipped "
+        "models, which makes tiles seamless: the same output as the whole image)",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_upscale)
 

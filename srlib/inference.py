@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import warnings
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
 from srlib.data import atomic_path, is_grayscale, load_image
 from srlib.errors import UserError
 from srlib.imresize import upscale
 from srlib.metrics import rgb_to_gray
-from srlib.models import SRResNet, from_model_range
+from srlib.models import SRResNet, SubPixelConv, fold_batchnorm, from_model_range
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -36,62 +41,179 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def as_upscaler(model: SRResNet) -> Callable[[Tensor], Tensor]:
-    """The generator as an `srlib.evaluate` upscaler: LR batch in [0, 1] -> SR batch in [0, 1] (eval mode)."""
-    model.eval()
-    return lambda lr: from_model_range(model(lr), clamp=True)
-
-
 def receptive_radius(model: SRResNet) -> int:
-    """How many LR pixels away an SR pixel can still see: the overlap that makes tiling exact.
+    """How many LR pixels away an SR pixel can still see: the smallest tile overlap that makes tiling exact.
 
-    In LR pixels: 4 (9x9 head) + 2 per residual block (two 3x3) + 1 (3x3 after the blocks), then each
-    sub-pixel conv adds 1 pixel of its own resolution and the 9x9 tail 4 output pixels: at x4,
-    1 + 1/2 + 4/4, so 2 * n_blocks + 7.5 in all; x2 gives 2 * n_blocks + 8 and x8 a little less than x4.
+    Walks the layers in the order they run (SRResNet registers them in that order): a k x k conv reaches
+    k // 2 pixels of the resolution it runs at, and each PixelShuffle(r) makes the later pixels r times
+    smaller. In LR pixels, rounded up: for the paper's x4 generator with 16 blocks, 4 (9x9 head) + 2 * 16
+    (two 3x3 per block) + 1 (3x3 after the blocks) + 1 + 1/2 (the sub-pixel convs) + 4/4 (9x9 tail) = 39.5,
+    so 40.
     """
-    return 2 * model.n_blocks + 8
+    radius, pixel = Fraction(0), Fraction(1)  # the size of the current resolution's pixels, in LR pixels
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            radius += m.kernel_size[0] // 2 * m.dilation[0] * pixel
+        elif isinstance(m, nn.PixelShuffle):
+            pixel /= m.upscale_factor
+    return math.ceil(radius)
 
 
-def upscale_image(model: SRResNet, lr01: Tensor, tile: int | None = None, overlap: int = 16) -> Tensor:
+def conv_before_shuffle(conv: nn.Conv2d, r: int) -> nn.Conv2d:
+    """The conv that, run before PixelShuffle(r), gives what ``conv`` gives run after it:
+    ``shuffle(conv_before_shuffle(conv, r)(x)) == conv(shuffle(x))``, for a k x k ``conv`` with stride 1 and
+    k // 2 zero padding.
+
+    Output pixel (r*i + a, r*j + b) of ``conv`` reads the shuffled pixels (r*i + a + dy, r*j + b + dx), which
+    the shuffle took from channel c*r^2 + p*r + q at (i + m, j + n) where r*m + p = a + dy (columns alike).
+    So the new conv maps r^2 times the channels to r^2 times the channels (one per output phase a, b) with a
+    kernel reaching ceil((k // 2) / r) pixels; the weights ``conv`` has no tap for stay zero. This is Shi et
+    al.'s sub-pixel convolution (2016) read backwards: a conv at high resolution is one at low resolution.
+    """
+    (out_c, in_c), half = conv.weight.shape[:2], conv.kernel_size[0] // 2
+    reach, r2 = -(-half // r), r * r
+    new = nn.Conv2d(
+        in_c * r2,
+        out_c * r2,
+        2 * reach + 1,
+        padding=reach,
+        bias=conv.bias is not None,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
+    with torch.no_grad():
+        new.weight.zero_()
+        for a, b, p, q in itertools.product(range(r), repeat=4):  # output phase (a, b), input phase (p, q)
+            for m, n in itertools.product(range(-reach, reach + 1), repeat=2):
+                dy, dx = r * m + p - a, r * n + q - b
+                if abs(dy) <= half and abs(dx) <= half:
+                    new.weight[a * r + b :: r2, p * r + q :: r2, m + reach, n + reach] = conv.weight[
+                        :, :, dy + half, dx + half
+                    ]
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias.repeat_interleave(r2))
+    return new
+
+
+class _OutputBeforeShuffle(nn.Module):
+    """The generator's last sub-pixel stage and its 9x9 output conv, with the output conv run before the
+    shuffle: ``tail(prelu(shuffle(conv(x)))) == shuffle(tail'(prelu(conv(x))))``.
+
+    PReLU has one slope, so it commutes with the shuffle, and tail' = `conv_before_shuffle` (tail, r). A 9x9
+    conv to only 3 channels at the full output resolution runs far below the CPU's peak in oneDNN; tail' is a
+    5x5 conv from 256 to 12 channels at half that resolution, which runs near it.
+    """
+
+    def __init__(self, stage: SubPixelConv, tail: nn.Conv2d):
+        super().__init__()
+        self.conv, self.r = stage.conv, stage.shuffle.upscale_factor
+        self.slope = float(stage.act.weight)
+        self.tail = conv_before_shuffle(tail, self.r)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.leaky_relu_(self.conv(x), self.slope)  # PReLU with its one learnt slope, in place
+        return F.pixel_shuffle(self.tail(x), self.r)
+
+
+class InferenceSRResNet(nn.Module):
+    """A frozen copy of an SRResNet, rearranged to run faster; the same function as the model in eval mode
+    (to float rounding): LR (N, 3, h, w) in [0, 1] -> SR (N, 3, scale*h, scale*w) in [-1, 1].
+
+    - Each BatchNorm is folded into the conv before it (`fold_batchnorm`).
+    - The last sub-pixel stage runs its 9x9 output conv before the pixel shuffle (`conv_before_shuffle`).
+    - Tensors are channels-last, the layout oneDNN's CPU convs run fastest on.
+
+    ``benchmarks/inference_speed.py`` measures it; the README's performance section has the figures. The copy
+    holds the weights as they were: make a new one after more training.
+    """
+
+    def __init__(self, model: SRResNet):
+        super().__init__()
+        self.scale, self.radius = model.scale, receptive_radius(model)
+        net = fold_batchnorm(model).requires_grad_(False)
+        net.upsample[-1] = _OutputBeforeShuffle(net.upsample[-1], net.tail)
+        net.tail = nn.Identity()
+        self.net = net.to(memory_format=torch.channels_last)
+
+    def forward(self, lr: Tensor) -> Tensor:
+        return self.net(lr.contiguous(memory_format=torch.channels_last))
+
+
+def for_inference(model: SRResNet | InferenceSRResNet) -> InferenceSRResNet:
+    """``model`` prepared for inference (`InferenceSRResNet`); one already prepared is returned as it is."""
+    return model if isinstance(model, InferenceSRResNet) else InferenceSRResNet(model)
+
+
+def as_upscaler(model: SRResNet | InferenceSRResNet) -> Callable[[Tensor], Tensor]:
+    """The generator as an `srlib.evaluate` upscaler: LR batch in [0, 1] -> SR batch in [0, 1].
+
+    Each image goes through `upscale_image`, as ``srlib upscale`` runs it. The weights are those of the
+    moment of the call (an `InferenceSRResNet` is made once); ``model`` itself is left as it is.
+    """
+    fast = for_inference(model)
+    return lambda lr: torch.stack([upscale_image(fast, x) for x in lr])
+
+
+# The most LR pixels one piece (a tile with its overlap) may hold when `upscale_image` picks the tiles: its
+# activations then take at most about 1 GB. Smaller images run whole.
+AUTO_PIECE_PIXELS = 400 * 400
+
+
+def auto_tile(h: int, w: int, overlap: int) -> int:
+    """The tile side `upscale_image` uses when none is given: the whole image when it fits in one piece of
+    `AUTO_PIECE_PIXELS`, else the largest tile whose piece (tile plus ``overlap`` on each side) fits."""
+    if h * w <= AUTO_PIECE_PIXELS:
+        return max(h, w)
+    return max(math.isqrt(AUTO_PIECE_PIXELS) - 2 * overlap, overlap, 16)
+
+
+def _spans(n: int, tile: int) -> list[tuple[int, int]]:
+    """(start, length) of the fewest near-equal spans of at most ``tile`` pixels that cover ``n``."""
+    size = -(-n // -(-n // tile))  # ceil(n / number of spans)
+    return [(start, min(size, n - start)) for start in range(0, n, size)]
+
+
+def upscale_image(
+    model: SRResNet | InferenceSRResNet, lr01: Tensor, tile: int | None = None, overlap: int | None = None
+) -> Tensor:
     """Super-resolve one LR image (3, h, w) in [0, 1]; returns (3, scale*h, scale*w) in [0, 1].
 
-    With ``tile``, the image is cut into tile x tile LR pieces, each run with ``overlap`` extra LR pixels
-    of context on every side, and only each piece's own part of the output is kept: memory on the device
-    stays that of one tile. An SR pixel depends only on LR pixels within the receptive-field radius
-    (`receptive_radius`, 40 for the paper's 16 blocks), and in eval mode BatchNorm is a fixed per-pixel
-    affine map, so when ``overlap >= receptive_radius(model)`` the stitched result equals whole-image
-    inference (up to float rounding). Smaller overlaps differ slightly near tile seams; the default 16 is a
-    compromise that is visually seamless for trained models.
+    The image is cut into the fewest near-equal tiles of at most ``tile`` x ``tile`` LR pixels (by default
+    `auto_tile`: whole when small, else pieces that keep memory near 1 GB), each run with ``overlap`` extra
+    LR pixels of context on every side, and only each piece's own part of the output is kept. An SR pixel
+    depends only on LR pixels within `receptive_radius` (40 for the paper's 16 blocks), and in eval mode
+    BatchNorm is a fixed per-pixel affine map, so with the default overlap, that radius, the stitched result
+    equals whole-image inference up to float rounding. Smaller overlaps change the output near tile seams;
+    one below half the radius is warned about. The network runs as an `InferenceSRResNet`; ``model`` itself
+    is left as it is.
     """
     if lr01.dim() != 3 or lr01.shape[0] != 3:
         raise UserError(f"upscale_image takes one RGB image (3, h, w), got {tuple(lr01.shape)}")
-    if tile is not None and (tile < 1 or overlap < 0):
+    fast = for_inference(model)
+    overlap = fast.radius if overlap is None else overlap
+    if (tile is not None and tile < 1) or overlap < 0:
         raise UserError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
-    device = next(model.parameters()).device
-    s, (h, w) = model.scale, lr01.shape[-2:]
-
-    def run(lr: Tensor) -> Tensor:
-        return from_model_range(model(lr[None].to(device)), clamp=True)[0].to(lr01.device)
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            if tile is None:
-                return run(lr01)
-            out = lr01.new_empty(3, s * h, s * w)
-            for top in range(0, h, tile):
-                for left in range(0, w, tile):
-                    t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the piece with its context
-                    sr = run(lr01[:, t0 : min(top + tile + overlap, h), l0 : min(left + tile + overlap, w)])
-                    th, tw = min(tile, h - top), min(tile, w - left)  # the tile's own part, in LR pixels
-                    y, x = s * (top - t0), s * (left - l0)
-                    out[:, s * top : s * (top + th), s * left : s * (left + tw)] = sr[
-                        :, y : y + s * th, x : x + s * tw
-                    ]
-            return out
-    finally:
-        model.train(was_training)
+    if overlap < fast.radius / 2:
+        warnings.warn(
+            f"tile overlap {overlap} is far below the receptive radius {fast.radius}: tile seams may show; "
+            f"the default overlap ({fast.radius}) is exact",
+            stacklevel=2,
+        )
+    device = next(fast.parameters()).device
+    s, (h, w) = fast.scale, lr01.shape[-2:]
+    tile = tile or auto_tile(h, w, overlap)
+    out = lr01.new_empty(3, s * h, s * w)
+    with torch.inference_mode():
+        for top, th in _spans(h, tile):
+            for left, tw in _spans(w, tile):
+                t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the piece with its context
+                piece = lr01[:, t0 : min(top + th + overlap, h), l0 : min(left + tw + overlap, w)]
+                sr = fast(piece[None].to(device))[0]
+                y, x = s * (top - t0), s * (left - l0)  # where the tile's own part starts in the piece's SR
+                out[:, s * top : s * (top + th), s * left : s * (left + tw)] = from_model_range(
+                    sr[:, y : y + s * th, x : x + s * tw], clamp=True
+                )
+    return out
 
 
 def _read_alpha(path: Path) -> Tensor | None:
@@ -104,12 +226,17 @@ def _read_alpha(path: Path) -> Tensor | None:
 
 
 def upscale_file(
-    model: SRResNet, path: str | Path, out_dir: str | Path, tile: int | None = None, overlap: int = 16
+    model: SRResNet | InferenceSRResNet,
+    path: str | Path,
+    out_dir: str | Path,
+    tile: int | None = None,
+    overlap: int | None = None,
 ) -> Path:
     """Super-resolve an image file into ``out_dir/<stem>_x<scale>.png``, atomically; returns the path.
 
     Grey files go through the network as three equal channels and come back grey (L); an alpha channel
-    (RGBA, LA, transparent palette) is upscaled with bicubic interpolation and kept.
+    (RGBA, LA, transparent palette) is upscaled with bicubic interpolation and kept. ``tile`` and ``overlap``
+    as in `upscale_image`: by default memory stays bounded and the result is that of the whole image.
     """
     path = Path(path)
     lr = load_image(path)  # (3, h, w); a one-line UserError when unreadable
@@ -117,8 +244,9 @@ def upscale_file(
     planes = [rgb_to_gray(sr) if is_grayscale(path) else sr]
     alpha = _read_alpha(path)
     if alpha is not None:
-        planes.append(upscale(alpha, model.scale, "bicubic"))
-    arr = (torch.cat(planes).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        planes.append(upscale(alpha, model.scale, "bicubic").clamp_(0, 1))
+    image = planes[0] if len(planes) == 1 else torch.cat(planes)
+    arr = image.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()  # in place: large images
     out = Path(out_dir) / f"{path.stem}_x{model.scale}.png"
     with atomic_path(out) as tmp:
         Image.fromarray(arr.squeeze(2) if arr.shape[2] == 1 else arr).save(tmp, format="PNG")
