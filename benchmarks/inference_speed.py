@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from srlib.evaluate import synchronize
+from srlib.evaluate import cpu_model, synchronize
 from srlib.inference import InferenceSRResNet, upscale_image
 from srlib.models import fold_batchnorm
 from srlib.weights import load_pretrained
@@ -86,14 +85,6 @@ def sgemm_gflops(device: torch.device, n: int = 2048) -> float:
         synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

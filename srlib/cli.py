@@ -46,11 +46,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         results = evaluate(as_upscaler(model), args.datasets, args.scale, device)
         paper = how if how in PAPER and args.scale == 4 else None
     else:
+        device = "cpu"
         results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
         title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
     print(format_table(results, title=title, paper=paper))
     if args.json:
-        write_json(results, args.json)
+        write_json(results, args.json, device)
         print(f"wrote {args.json}")
 
 

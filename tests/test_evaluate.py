@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 import torch
@@ -48,6 +49,8 @@ def test_evaluate_cli_prints_a_table_and_writes_json(data_root, tmp_path, capsys
     printed = capsys.readouterr().out
     assert "Set5" in printed and "26.26" in printed  # our nearest PSNR beside the paper's
     result = json.loads(out.read_text())
+    assert result["machine"]["device"] == "cpu" and result["machine"]["torch"] == torch.__version__
+    assert result["machine"]["threads"] == torch.get_num_threads() and result["machine"]["cpu"]
     assert set(result["Set5"]) == {"psnr", "ssim", "seconds_per_image", "images"} | DETAIL
     assert len(result["Set5"]["images"]) == 5
 
@@ -110,3 +113,29 @@ def test_bicubic_has_less_fine_detail_than_the_hr_images(data_root):
     r = evaluate(baseline("bicubic"), ["Set5"])["Set5"]
     assert r["gradient"] < 0.8 * r["hr_gradient"]
     assert r["hf_share"] < 0.25 * r["hr_hf_share"]
+
+
+def test_evaluate_warms_up_on_each_image_size_so_set_up_is_not_timed(tmp_path, monkeypatch):
+    """An upscaler that is slow the first time it sees a size (as CUDA is) is timed only once warm."""
+    from srlib import evaluate as ev
+    from srlib.data import save_image
+
+    pairs = []
+    for i, size in enumerate([(8, 8), (8, 8), (12, 8), (8, 12)]):
+        hr, lr = tmp_path / f"hr{i}.png", tmp_path / f"lr{i}.png"
+        save_image(torch.rand(3, 4 * size[0], 4 * size[1]), hr)
+        save_image(torch.rand(3, *size), lr)
+        pairs.append((f"img{i}", hr, lr))
+    monkeypatch.setattr(ev, "check_benchmark", lambda name: None)
+    monkeypatch.setattr(ev, "benchmark_pairs", lambda name, scale, root: pairs)
+    seen = []
+
+    def slow_on_a_new_size(lr):
+        if lr.shape not in seen:
+            seen.append(lr.shape)
+            time.sleep(0.5)
+        return baseline("bicubic")(lr)
+
+    result = evaluate(slow_on_a_new_size, ["Set5"])["Set5"]
+    assert len(seen) == 3 and len(result["images"]) == 4
+    assert result["seconds_per_image"] < 0.1  # one timed set-up would add 0.5 / 4 = 0.125

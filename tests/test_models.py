@@ -61,7 +61,7 @@ def test_srresnet_long_skip_carries_the_first_features_past_the_blocks():
 
 
 def _trained_looking_srresnet(scale: int = 4) -> SRResNet:
-    """A small SRResNet whose BatchNorms have non-trivial statistics and affine parameters, as after training."""
+    """A small SRResNet whose BatchNorms have non-trivial statistics and affine maps, as after training."""
     torch.manual_seed(0)
     model = SRResNet(scale=scale, n_blocks=2, channels=8)
     for m in model.modules():
