@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tile",
         type=int,
-        help="LR tile side (default: whole when small, else tiles that keep memory near 1 GB)",
+        help="LR tile side (default: whole when small, else tiles whose activations stay under 1 GB)",
     )
     p.add_argument(
         "--overlap",

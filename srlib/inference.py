@@ -154,9 +154,9 @@ def as_upscaler(model: SRResNet | InferenceSRResNet) -> Callable[[Tensor], Tenso
     return lambda lr: torch.stack([upscale_image(fast, x) for x in lr])
 
 
-# The most LR pixels one piece (a tile with its overlap) may hold when `upscale_image` picks the tiles: its
-# activations then take at most about 1 GB. Smaller images run whole.
-AUTO_PIECE_PIXELS = 400 * 400
+# The most LR pixels one piece (a tile with its overlap) may hold when `upscale_image` picks the tiles: the
+# x4 generator's activations take about 6 KB per LR pixel, so under 0.9 GB. Smaller images run whole.
+AUTO_PIECE_PIXELS = 384 * 384
 
 
 def auto_tile(h: int, w: int, overlap: int) -> int:
@@ -179,13 +179,13 @@ def upscale_image(
     """Super-resolve one LR image (3, h, w) in [0, 1]; returns (3, scale*h, scale*w) in [0, 1].
 
     The image is cut into the fewest near-equal tiles of at most ``tile`` x ``tile`` LR pixels (by default
-    `auto_tile`: whole when small, else pieces that keep memory near 1 GB), each run with ``overlap`` extra
-    LR pixels of context on every side, and only each piece's own part of the output is kept. An SR pixel
-    depends only on LR pixels within `receptive_radius` (40 for the paper's 16 blocks), and in eval mode
-    BatchNorm is a fixed per-pixel affine map, so with the default overlap, that radius, the stitched result
-    equals whole-image inference up to float rounding. Smaller overlaps change the output near tile seams;
-    one below half the radius is warned about. The network runs as an `InferenceSRResNet`; ``model`` itself
-    is left as it is.
+    `auto_tile`: whole when small, else pieces whose activations stay under 1 GB), each run with
+    ``overlap`` extra LR pixels of context on every side, and only each piece's own part of the output is
+    kept. An SR pixel depends only on LR pixels within `receptive_radius` (40 for the paper's 16 blocks),
+    and in eval mode BatchNorm is a fixed per-pixel affine map, so with the default overlap, that radius,
+    the stitched result equals whole-image inference up to float rounding. Smaller overlaps change the
+    output near tile seams; one below half the radius is warned about. The network runs as an
+    `InferenceSRResNet`; ``model`` itself is left as it is.
     """
     if lr01.dim() != 3 or lr01.shape[0] != 3:
         raise UserError(f"upscale_image takes one RGB image (3, h, w), got {tuple(lr01.shape)}")

@@ -168,3 +168,29 @@ def test_pick_device_takes_a_name_and_refuses_unknown_ones():
 def test_pick_device_refuses_cuda_where_there_is_none():
     with pytest.raises(UserError, match="no CUDA GPU; use --device cpu"):
         pick_device("cuda")
+
+
+def test_srlib_upscale_tiles_a_large_image_by_itself_and_writes_the_whole_image_result(
+    model, tmp_path, monkeypatch, capsys
+):
+    from srlib.cli import main
+    from srlib.data import load_image, save_image
+    from srlib.weights import save_generator
+
+    monkeypatch.setattr(inference, "AUTO_PIECE_PIXELS", 30 * 30)  # "large" for the test
+    pieces = []
+    forward = InferenceSRResNet.forward
+    monkeypatch.setattr(
+        InferenceSRResNet, "forward", lambda self, x: pieces.append(x.shape) or forward(self, x)
+    )
+    weights = save_generator(model, tmp_path / "g.safetensors")
+    save_image(torch.rand(3, 34, 40), tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), "--weights", str(weights), "--out", str(tmp_path)]) == 0
+    assert len(pieces) > 1
+    got = load_image(tmp_path / "in_x4.png")
+    expected = (whole_image(model, load_image(tmp_path / "in.png")) * 255).round() / 255
+    assert got.shape == expected.shape == (3, 136, 160)
+    # 8-bit values: a rounding difference of 1e-6 can flip a grey level where a value sits on a .5
+    assert (got - expected).abs().max() <= 1 / 255 + 1e-6 and (
+        (got - expected).abs() > 1e-6
+    ).float().mean() < 1e-3
