@@ -95,13 +95,20 @@ def conv_before_shuffle(conv: nn.Conv2d, r: int) -> nn.Conv2d:
     return new
 
 
+# Pixels of one band of the last sub-pixel stage's input (at half the output resolution): 64 MB of its
+# 256-channel activations, which also stay nearer the caches.
+BAND_PIXELS = 256 * 256
+
+
 class _OutputBeforeShuffle(nn.Module):
     """The generator's last sub-pixel stage and its 9x9 output conv, with the output conv run before the
     shuffle: ``tail(prelu(shuffle(conv(x)))) == shuffle(tail'(prelu(conv(x))))``.
 
     PReLU has one slope, so it commutes with the shuffle, and tail' = `conv_before_shuffle` (tail, r). A 9x9
     conv to only 3 channels at the full output resolution runs far below the CPU's peak in oneDNN; tail' is a
-    5x5 conv from 256 to 12 channels at half that resolution, which runs near it.
+    5x5 conv from 256 to 12 channels at half that resolution, which runs near it. The stage runs in bands of
+    rows with the context its two convs need, so that its 256-channel tensor, the largest of the network,
+    never exists for the whole image: 4 KB per LR pixel less memory at x4.
     """
 
     def __init__(self, stage: SubPixelConv, tail: nn.Conv2d):
@@ -109,10 +116,23 @@ class _OutputBeforeShuffle(nn.Module):
         self.conv, self.r = stage.conv, stage.shuffle.upscale_factor
         self.slope = float(stage.act.weight)
         self.tail = conv_before_shuffle(tail, self.r)
+        self.context = self.conv.padding[0] + self.tail.padding[0]  # rows each side a band's output reads
 
-    def forward(self, x: Tensor) -> Tensor:
+    def run(self, x: Tensor) -> Tensor:
         x = F.leaky_relu_(self.conv(x), self.slope)  # PReLU with its one learnt slope, in place
         return F.pixel_shuffle(self.tail(x), self.r)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, c, r = x.shape[-2], self.context, self.r
+        rows = max(BAND_PIXELS // x.shape[-1], 2 * c)
+        bands = []
+        for top in range(
+            0, h, rows
+        ):  # the band's rows, with c rows of context each side (zeros at the edges)
+            t0, bottom = max(top - c, 0), min(top + rows, h)
+            y = self.run(x[..., t0 : min(bottom + c, h), :])
+            bands.append(y[..., r * (top - t0) : r * (bottom - t0), :])
+        return bands[0] if len(bands) == 1 else torch.cat(bands, dim=-2)
 
 
 class InferenceSRResNet(nn.Module):
@@ -155,21 +175,33 @@ def as_upscaler(model: SRResNet | InferenceSRResNet) -> Callable[[Tensor], Tenso
 
 
 # The most LR pixels one piece (a tile with its overlap) may hold when `upscale_image` picks the tiles: the
-# x4 generator's activations take about 6 KB per LR pixel, so under 0.9 GB. Smaller images run whole.
-AUTO_PIECE_PIXELS = 384 * 384
+# x4 generator's activations take about 2.4 KB per LR pixel, so under 0.9 GB. Smaller images run whole.
+AUTO_PIECE_PIXELS = 600 * 600
 
 
-def auto_tile(h: int, w: int, overlap: int) -> int:
-    """The tile side `upscale_image` uses when none is given: the whole image when it fits in one piece of
-    `AUTO_PIECE_PIXELS`, else the largest tile whose piece (tile plus ``overlap`` on each side) fits."""
+def auto_tiles(h: int, w: int, overlap: int) -> tuple[int, int]:
+    """How many rows and columns of tiles `upscale_image` cuts an h x w image into when no tile is given.
+
+    One (the whole image) when it holds at most `AUTO_PIECE_PIXELS`; else, along each axis, the fewest tiles
+    whose pieces (a tile and its overlap, on the sides that have a neighbour) are at most
+    sqrt(`AUTO_PIECE_PIXELS`) long: fewer, larger pieces recompute less overlap.
+    """
     if h * w <= AUTO_PIECE_PIXELS:
-        return max(h, w)
-    return max(math.isqrt(AUTO_PIECE_PIXELS) - 2 * overlap, overlap, 16)
+        return 1, 1
+    side = math.isqrt(AUTO_PIECE_PIXELS)
+
+    def count(n: int) -> int:
+        c = 1
+        while c < n and -(-n // c) + overlap * min(c - 1, 2) > side:
+            c += 1
+        return c
+
+    return count(h), count(w)
 
 
-def _spans(n: int, tile: int) -> list[tuple[int, int]]:
-    """(start, length) of the fewest near-equal spans of at most ``tile`` pixels that cover ``n``."""
-    size = -(-n // -(-n // tile))  # ceil(n / number of spans)
+def _spans(n: int, count: int) -> list[tuple[int, int]]:
+    """(start, length) of at most ``count`` near-equal spans that cover ``n`` pixels."""
+    size = -(-n // count)
     return [(start, min(size, n - start)) for start in range(0, n, size)]
 
 
@@ -179,7 +211,7 @@ def upscale_image(
     """Super-resolve one LR image (3, h, w) in [0, 1]; returns (3, scale*h, scale*w) in [0, 1].
 
     The image is cut into the fewest near-equal tiles of at most ``tile`` x ``tile`` LR pixels (by default
-    `auto_tile`: whole when small, else pieces whose activations stay under 1 GB), each run with
+    `auto_tiles`: whole when small, else pieces whose activations stay under 1 GB), each run with
     ``overlap`` extra LR pixels of context on every side, and only each piece's own part of the output is
     kept. An SR pixel depends only on LR pixels within `receptive_radius` (40 for the paper's 16 blocks),
     and in eval mode BatchNorm is a fixed per-pixel affine map, so with the default overlap, that radius,
@@ -201,11 +233,11 @@ def upscale_image(
         )
     device = next(fast.parameters()).device
     s, (h, w) = fast.scale, lr01.shape[-2:]
-    tile = tile or auto_tile(h, w, overlap)
+    rows, cols = auto_tiles(h, w, overlap) if tile is None else (-(-h // tile), -(-w // tile))
     out = lr01.new_empty(3, s * h, s * w)
     with torch.inference_mode():
-        for top, th in _spans(h, tile):
-            for left, tw in _spans(w, tile):
+        for top, th in _spans(h, rows):
+            for left, tw in _spans(w, cols):
                 t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the piece with its context
                 piece = lr01[:, t0 : min(top + th + overlap, h), l0 : min(left + tw + overlap, w)]
                 sr = fast(piece[None].to(device))[0]

@@ -12,7 +12,7 @@ from srlib.imresize import upscale
 from srlib.inference import (
     InferenceSRResNet,
     as_upscaler,
-    auto_tile,
+    auto_tiles,
     conv_before_shuffle,
     pick_device,
     receptive_radius,
@@ -62,18 +62,21 @@ def test_upscale_image_picks_tiles_for_a_large_image_and_still_equals_whole_imag
     model, monkeypatch
 ):
     monkeypatch.setattr(inference, "AUTO_PIECE_PIXELS", 40 * 40)  # "large" for the test: above 1600 pixels
-    assert auto_tile(40, 40, 12) == 40  # fits in one piece: whole
-    assert auto_tile(41, 40, 12) == 16  # 40 - 2 * 12: a tile and its overlap fill one piece
+    assert auto_tiles(40, 40, 12) == (1, 1)  # fits in one piece: whole
+    assert auto_tiles(41, 40, 12) == (2, 1)  # two rows of tiles, pieces of 21 + 12 = 33 rows; 40 columns fit
+    # 28 + 12 = 40 rows fit; columns: 29 + 12 = 41 and 19 + 2 * 12 = 43 do not fit, 15 + 2 * 12 = 39 does
+    assert auto_tiles(56, 57, 12) == (2, 4)
     pieces = []
     monkeypatch.setattr(InferenceSRResNet, "forward", lambda self, x: pieces.append(x.shape) or self.net(x))
-    lr = torch.rand(3, 45, 50)
+    lr = torch.rand(3, 56, 57)
     tiled = upscale_image(model, lr)
-    assert len(pieces) == 3 * 4 and max(h * w for *_, h, w in pieces) <= 40 * 40
+    assert len(pieces) == 2 * 4 and max(h * w for *_, h, w in pieces) <= 40 * 40
     assert (tiled - whole_image(model, lr)).abs().max() < 1e-5
 
 
-@pytest.mark.parametrize("scale", [2, 4, 8])
-def test_the_inference_form_computes_what_the_model_in_eval_mode_computes(scale):
+@pytest.mark.parametrize(("scale", "band_pixels"), [(2, 256**2), (4, 256**2), (8, 256**2), (4, 60)])
+def test_the_inference_form_computes_what_the_model_in_eval_mode_computes(scale, band_pixels, monkeypatch):
+    monkeypatch.setattr(inference, "BAND_PIXELS", band_pixels)  # 60: the last stage runs in bands of 3 rows
     model = trained_looking(scale).train()
     lr = torch.rand(2, 3, 13, 11)
     with torch.no_grad():
