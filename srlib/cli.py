@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srlib.data import BENCHMARKS, DATASETS
+from srlib.data import BENCHMARKS, DATASETS, check_writable
 from srlib.errors import UserError
 from srlib.imresize import METHODS
 from srlib.losses import CONTENT_LOSSES
 from srlib.runtime import AMP_CHOICES
-from srlib.weights import PRETRAINED
+from srlib.weights import PRETRAINED, RENAMED
 
 if TYPE_CHECKING:
     from srlib.train import TrainConfig
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
+    if args.json:
+        check_writable(args.json)
     if args.model:
         from srlib.weights import pretrained_path
 
@@ -75,6 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from srlib.evaluate import evaluate, evaluate_images, format_table, sample_images
     from srlib.plot import comparison_figure
 
+    check_writable(args.out, folder=True)
     start = time.perf_counter()
     upscalers = demo_upscalers()
     scores, outputs = evaluate_images(upscalers, sample_images(), scale=4)
@@ -97,6 +101,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from srlib.inference import as_upscaler, pick_device
     from srlib.weights import load_pretrained, pretrained_label
 
+    check_writable(args.out, folder=True)
     device = pick_device(args.device)
     upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
     for name in PRETRAINED:
@@ -126,7 +131,7 @@ TRAIN_FLAGS = (
     "data", "max_images", "steps", "batch_size", "crop", "learning_rate", "scale", "n_blocks", "channels",
     "seed", "device", "amp", "log_every", "val_every", "checkpoint_every", "snapshot_every", "val_dir",
     "init", "content", "vgg_weights", "adv_weight", "d_channels", "decay_step", "real_label", "d_steps",
-    "d_every",
+    "d_every", "vgg_rescale",
 )  # fmt: skip
 
 
@@ -140,25 +145,29 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         given["vgg_weights"] = None
     if args.resume:
         return resume_config(args.out, **given)
-    if args.model == "srgan":  # the generator's size is that of the SRResNet it starts from
-        from srlib.weights import read_weights
+    if args.model == "srgan" and args.init is None:
+        raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
+    if args.init is not None:  # the generator's size is that of the weights it starts from
+        from srlib.weights import load_generator
 
-        if args.init is None:
-            raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
-        arch = json.loads(read_weights(args.init)[1].get("config", "{}"))
+        arch = load_generator(args.init).config()  # a bad --init fails here, before any download
         given = {**{k: arch[k] for k in ("scale", "n_blocks", "channels") if k in arch}, **given}
     return TrainConfig(out=str(args.out), model=args.model, **given)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from srlib.data import TRAINING, ensure_data
     from srlib.train import read_history, train
 
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
     logging.getLogger("srlib").setLevel(logging.INFO)
-    if args.time_limit is not None and not args.time_limit > 0:
+    if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
         raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
+    check_writable(args.out, folder=True)
     config = train_config(args)
     time_limit = None if args.time_limit is None else args.time_limit * 60
+    if config.data is None:  # the default training set, T91 + BSDS200: fetched when missing
+        ensure_data(*TRAINING)
     run = train(config, resume=args.resume, time_limit=time_limit)
     if int(os.environ.get("RANK", 0)) == 0:
         val = read_history(run / "val.csv")
@@ -172,18 +181,28 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from srlib.weights import export_generator
 
+    check_writable(args.out)
     print(f"wrote {export_generator(args.checkpoint, args.out)}")
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from srlib.inference import InferenceSRResNet, pick_device, upscale_file
+    from srlib.inference import InferenceSRResNet, output_path, pick_device, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
     if len(set(stems)) < len(stems):
         raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
+    if (args.tile is not None and args.tile < 1) or (args.overlap is not None and args.overlap < 0):
+        raise UserError(f"--tile must be at least 1 and --overlap 0 or more, got {args.tile}, {args.overlap}")
+    check_writable(args.out, folder=True)
     weights = pretrained_path(args.model) if args.model else args.weights
     model = InferenceSRResNet(load_generator(weights, pick_device(args.device)))
+    existing = [out for p in args.inputs if (out := output_path(p, args.out, model.scale)).exists()]
+    if existing and not args.overwrite:
+        raise UserError(
+            f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
+            "pass --overwrite to replace it, or choose another --out"
+        )
     for path in args.inputs:
         start = time.perf_counter()
         out = upscale_file(model, path, args.out, args.tile, args.overlap)
@@ -217,6 +236,8 @@ def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> 
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
     p.add_argument("--snapshot-every", type=int, help="also keep the generator every N steps, in snapshots/")
     p.add_argument("--val-dir", type=Path, help="held-out HR images (default: the scikit-image samples)")
+    what = "SRResNet weights to start from (a new run needs them)" if model == "srgan" else "weights to tune"
+    p.add_argument("--init", type=Path, help=what)
     p.add_argument(
         "--time-limit",
         type=float,
@@ -235,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -251,10 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = p.add_subparsers(dest="model", required=True)
     add_train_parser(models, "srresnet", "SRResNet-MSE: pixel MSE, Adam 1e-4")
     p = add_train_parser(models, "srgan", "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
-    p.add_argument("--init", type=Path, help="SRResNet weights to start from (needed for a new run)")
     p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
     p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
     p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")
+    p.add_argument("--vgg-rescale", type=float, help="VGG features are divided by this (default 12.75)")
     p.add_argument("--d-channels", type=int, help="discriminator width (default 64)")
     p.add_argument(
         "--decay-step", type=int, help="both learning rates drop tenfold here (default: steps / 2)"
@@ -272,8 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace earlier outputs (default: refuse, before any work)"
+    )
     p.add_argument(
         "--tile",
         type=int,
@@ -302,15 +326,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"srlib: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with a one-line message)."""
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning  # srlib's warnings as one line, not a source listing
     try:
         args.func(args)
     except UserError as e:
         print(f"srlib: error: {e}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError and CPU allocation failures
+        if not isinstance(e, MemoryError) and "memory" not in str(e):
+            raise
+        reason = (str(e).strip().splitlines() or ["MemoryError"])[0][:200]
+        print(
+            f"srlib: error: out of memory ({reason}); use smaller tiles (--tile), batches (--batch-size) or "
+            "crops (--crop)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
     return 0
