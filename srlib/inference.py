@@ -241,7 +241,8 @@ def upscale_image(
     and in eval mode BatchNorm is a fixed per-pixel affine map, so with the default overlap, that radius,
     the stitched result equals whole-image inference up to float rounding. Smaller overlaps change the
     output near tile seams; one below half the radius is warned about. The network runs as an
-    `InferenceSRResNet`; ``model`` itself is left as it is.
+    `InferenceSRResNet`, made from ``model`` in each call unless given one (make it once for many images);
+    ``model`` itself is left as it is.
     """
     if lr01.dim() != 3 or lr01.shape[0] != 3 or min(lr01.shape[1:]) < 1 or not lr01.is_floating_point():
         raise UserError(
