@@ -49,11 +49,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         results = evaluate(as_upscaler(model), args.datasets, args.scale, device)
         paper = how if how in PAPER and args.scale == 4 else None
     else:
+        device = "cpu"
         results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
         title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
     print(format_table(results, title=title, paper=paper))
     if args.json:
-        write_json(results, args.json)
+        write_json(results, args.json, device)
         print(f"wrote {args.json}")
 
 
@@ -185,17 +186,17 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from srlib.inference import output_path, pick_device, upscale_file
+    from srlib.inference import InferenceSRResNet, output_path, pick_device, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
     if len(set(stems)) < len(stems):
         raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
-    if (args.tile is not None and args.tile < 1) or args.overlap < 0:
+    if (args.tile is not None and args.tile < 1) or (args.overlap is not None and args.overlap < 0):
         raise UserError(f"--tile must be at least 1 and --overlap 0 or more, got {args.tile}, {args.overlap}")
     check_writable(args.out, folder=True)
     weights = pretrained_path(args.model) if args.model else args.weights
-    model = load_generator(weights, pick_device(args.device))
+    model = InferenceSRResNet(load_generator(weights, pick_device(args.device)))
     existing = [out for p in args.inputs if (out := output_path(p, args.out, model.scale)).exists()]
     if existing and not args.overwrite:
         raise UserError(
@@ -297,8 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace earlier outputs (default: refuse, before any work)"
     )
-    p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
-    p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="LR tile side (default: whole when small, else tiles whose activations stay under 1 GB)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        help="LR pixels of context around each tile (default: the receptive radius, 40 for the shipped "
+        "models, which makes tiles seamless: the same output as the whole image)",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_upscale)
 

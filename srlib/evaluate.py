@@ -8,6 +8,7 @@ An *upscaler* is any function from a (1, 3, h, w) LR batch in [0, 1] to a (1, 3,
 from __future__ import annotations
 
 import json
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -99,21 +100,22 @@ def evaluate(
 
     Besides PSNR and SSIM, each set gets two measures of fine detail, of the SR images and of their HR
     originals (``hr_`` prefix): `gradient_magnitude` and `high_frequency_share`, both shaved like PSNR.
-    One untimed warm-up call runs first, so that lazy initialisation (CUDA kernels, caches) is not counted.
+    The first image of each size is run once untimed before it is timed, so that set-up (CUDA kernels and
+    cuDNN's choice of algorithm per shape, oneDNN's primitives, caches) is not counted as seconds per image.
     """
     device = torch.device(device)
     for name in datasets:  # check every name before spending time on the first set
         check_benchmark(name)
     results: dict = {}
     for name in datasets:
-        pairs = benchmark_pairs(name, scale, root)
-        lr0 = load_image(pairs[0][2])[None].to(device)
-        with torch.inference_mode():
-            upscaler(lr0)  # warm-up
-        images, total = {}, 0.0
-        for image, hr_path, lr_path in pairs:
+        images, total, sizes = {}, 0.0, set()
+        for image, hr_path, lr_path in benchmark_pairs(name, scale, root):
             lr = load_image(lr_path)[None].to(device)
             hr = modcrop(load_image(hr_path)[None], scale)
+            if lr.shape not in sizes:  # warm-up for each new size
+                sizes.add(lr.shape)
+                with torch.inference_mode():
+                    upscaler(lr)
             sr, p, s, seconds = measure(upscaler, lr, hr, scale, gray=is_grayscale(hr_path))
             images[image] = {"psnr": p, "ssim": s}
             for prefix, x in (("", sr), ("hr_", hr)):
@@ -174,9 +176,32 @@ def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | N
     return "\n".join(lines)
 
 
-def write_json(results: Mapping, path: str | Path) -> Path:
-    """Write results as JSON, atomically."""
-    return write_text(path, json.dumps(results, indent=2) + "\n")
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine(device: str | torch.device = "cpu") -> dict[str, str | int]:
+    """Where timings were taken, recorded beside them: device, torch version, threads, CPU (and GPU) model."""
+    device = torch.device(device)
+    info: dict[str, str | int] = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def write_json(results: Mapping, path: str | Path, device: str | torch.device = "cpu") -> Path:
+    """Write results as JSON, atomically, with a ``machine`` entry saying where the ``device`` timings ran."""
+    return write_text(path, json.dumps({"machine": machine(device), **results}, indent=2) + "\n")
 
 
 # The seed report this course started from: a student's reproduction of the paper's SRGAN, not the paper's
@@ -282,7 +307,7 @@ def reproduce(
     out = Path(out)
     device = torch.device(device)
     results = {name: evaluate(up, datasets, 4, device) for name, up in upscalers.items()}
-    write_json(results, out / "reproduction.json")
+    write_json(results, out / "reproduction.json", device)
     where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     write_text(out / "reproduction.md", reproduction_markdown(results, where))
     for set_name, image in figure_images:

@@ -362,7 +362,7 @@ CASES = [
         "2304 pixels",
         pixel_limit(1000),
     ),
-    ("upscale beyond memory", UPSCALE + " --out {t}/up --overlap 0", "--tile 32", free_memory(2_000_000)),
+    ("upscale beyond memory", UPSCALE + " --out {t}/up --overlap 0", "--tile 32", free_memory(1_000_000)),
     (
         "upscale result beyond memory",
         UPSCALE + " --out {t}/up",
