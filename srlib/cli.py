@@ -179,6 +179,13 @@ def cmd_upscale(args: argparse.Namespace) -> None:
         print(f"wrote {out} ({time.perf_counter() - start:.2f} s)")
 
 
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from srlib.interpolate import interpolate_files
+
+    out = interpolate_files(args.a, args.b, args.alpha, args.out)
+    print(f"wrote {out}: (1 - {args.alpha:g}) x {args.a.name} + {args.alpha:g} x {args.b.name}")
+
+
 def add_train_parser(
     sub: argparse._SubParsersAction, model: str, steps: int, help: str
 ) -> argparse.ArgumentParser:
@@ -262,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser(
+        "interpolate", help="network interpolation: (1 - alpha) A + alpha B, e.g. SRResNet to SRGAN (ESRGAN)"
+    )
+    p.add_argument("a", type=Path, metavar="A", help="the first generator (alpha 0), e.g. SRResNet")
+    p.add_argument("b", type=Path, metavar="B", help="the second generator (alpha 1), e.g. SRGAN, same size")
+    p.add_argument("--alpha", type=float, required=True, help="weight of B, between 0 and 1")
+    p.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("demo", help="upscale the bundled sample images and write comparison figures")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
