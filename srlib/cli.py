@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from srlib.data import BENCHMARKS, DATASETS
 from srlib.errors import UserError
+from srlib.evaluate import METRICS
 from srlib.imresize import METHODS
 from srlib.losses import CONTENT_LOSSES
 from srlib.runtime import AMP_CHOICES
@@ -43,10 +44,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{args.weights.name}: SRResNet x{c['scale']}, {c['n_blocks']} blocks, {c['channels']} channels"
         )
         title += f" ({how})" if how else ""
-        results = evaluate(as_upscaler(model), args.datasets, args.scale, device)
+        results = evaluate(as_upscaler(model), args.datasets, args.scale, device, metrics=args.metrics)
         paper = how if how in PAPER and args.scale == 4 else None
     else:
-        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
+        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale, metrics=args.metrics)
         title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
     print(format_table(results, title=title, paper=paper))
     if args.json:
@@ -246,6 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--device", help="with --weights: cpu, cuda, cuda:N or mps (default: the best available)")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=METRICS,
+        default=["psnr", "ssim"],
+        help="measures to add: niqe (no-reference; lower is better, also given for the HR images); "
+        "psnr and ssim are always computed. The PIRM Perceptual Index and Ma's score need Ma's trained "
+        "model, a file not available offline, so they are not offered",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("fetch", help="download datasets into $SRLIB_DATA or data/, checked by sha256")
