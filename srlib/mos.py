@@ -61,7 +61,7 @@ def opinion_scores(ratings: Iterable[tuple[str, int]], confidence: float = 0.95)
             scores[method] = (mean, math.nan, n)
             continue
         sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        scores[method] = (mean, student_t.ppf((1 + confidence) / 2, n - 1) * sd / math.sqrt(n), n)
+        scores[method] = (mean, float(student_t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n), n)
     return scores
 
 
