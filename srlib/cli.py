@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
+    measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights}
     if args.model:
         from srlib.weights import pretrained_path
 
@@ -44,10 +45,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{args.weights.name}: SRResNet x{c['scale']}, {c['n_blocks']} blocks, {c['channels']} channels"
         )
         title += f" ({how})" if how else ""
-        results = evaluate(as_upscaler(model), args.datasets, args.scale, device, metrics=args.metrics)
+        results = evaluate(as_upscaler(model), args.datasets, args.scale, device, **measures)
         paper = how if how in PAPER and args.scale == 4 else None
     else:
-        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale, metrics=args.metrics)
+        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale, **measures)
         title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
     print(format_table(results, title=title, paper=paper))
     if args.json:
@@ -252,9 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=METRICS,
         default=["psnr", "ssim"],
-        help="measures to add: niqe (no-reference; lower is better, also given for the HR images); "
-        "psnr and ssim are always computed. The PIRM Perceptual Index and Ma's score need Ma's trained "
-        "model, a file not available offline, so they are not offered",
+        help="measures to add: niqe (no-reference; lower is better, also given for the HR images), lpips "
+        "(needs pip install 'srlib[lpips]' and AlexNet's weights); psnr and ssim are always computed. The "
+        "PIRM Perceptual Index and Ma's score need Ma's trained model, a file not available offline, so "
+        "they are not offered",
+    )
+    p.add_argument(
+        "--lpips-weights",
+        type=Path,
+        metavar="PATH",
+        help="AlexNet weights for LPIPS (a torchvision state dict); default: torchvision's download",
     )
     p.set_defaults(func=cmd_evaluate)
 

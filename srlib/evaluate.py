@@ -33,10 +33,11 @@ from srlib.metrics import gradient_magnitude, high_frequency_share, niqe, psnr, 
 
 Upscaler = Callable[[Tensor], Tensor]
 
-# What `evaluate` can measure; PSNR and SSIM always. NIQE needs no reference. The PIRM 2018 Perceptual
-# Index, ((10 - Ma) + NIQE) / 2, and Ma et al.'s score need Ma's trained regression model, a file that
-# cannot be had offline, so they are not offered.
-METRICS = ("psnr", "ssim", "niqe")
+# What `evaluate` can measure; PSNR and SSIM always. NIQE needs no reference; LPIPS needs the optional
+# package lpips and AlexNet's weights (srlib.lpips). The PIRM 2018 Perceptual Index, ((10 - Ma) + NIQE) / 2,
+# and Ma et al.'s score need Ma's trained regression model, a file that cannot be had offline, so they are
+# not offered.
+METRICS = ("psnr", "ssim", "niqe", "lpips")
 
 
 def check_metrics(metrics: Sequence[str]) -> None:
@@ -46,13 +47,25 @@ def check_metrics(metrics: Sequence[str]) -> None:
         raise UserError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
 
 
-def perceptual_scores(sr: Tensor, hr: Tensor, scale: int, gray: bool, metrics: Sequence[str]) -> dict:
+def perceptual_scores(
+    sr: Tensor,
+    hr: Tensor,
+    scale: int,
+    gray: bool,
+    metrics: Sequence[str],
+    lpips: torch.nn.Module | None = None,
+) -> dict:
     """The perceptual measures asked for in ``metrics`` for one SR image: ``niqe`` and its HR image's
-    ``hr_niqe`` (the target), both with ``scale`` pixels shaved, on Y or on the grey values (``gray``)."""
+    ``hr_niqe`` (the target), both with ``scale`` pixels shaved, on Y or on the grey values (``gray``);
+    ``lpips`` (needs the ``lpips`` model from `srlib.lpips.lpips_model`), on RGB, shaved alike."""
     scores = {}
     if "niqe" in metrics:
         a, b = (rgb_to_gray(sr), rgb_to_gray(hr)) if gray else (sr, hr)
         scores["niqe"], scores["hr_niqe"] = niqe(a, scale).item(), niqe(b, scale).item()
+    if "lpips" in metrics:
+        from srlib.lpips import lpips_distance
+
+        scores["lpips"] = lpips_distance(lpips, sr, hr, scale).item()
     return scores
 
 
@@ -108,18 +121,25 @@ def evaluate(
     device: str | torch.device = "cpu",
     root: Path | None = None,
     metrics: Sequence[str] = ("psnr", "ssim"),
+    lpips_weights: str | Path | None = None,
 ) -> dict:
     """Score ``upscaler`` on benchmark sets; returns ``{set: {psnr, ssim, seconds_per_image, images, ...}}``.
 
     Besides PSNR and SSIM, each set gets two measures of fine detail, of the SR images and of their HR
     originals (``hr_`` prefix): `gradient_magnitude` and `high_frequency_share`, both shaved like PSNR;
-    and the perceptual measures named in ``metrics`` (see `perceptual_scores`).
+    and the perceptual measures named in ``metrics`` (see `perceptual_scores`); LPIPS's AlexNet comes from
+    ``lpips_weights`` (a file), else torchvision's download.
     One untimed warm-up call runs first, so that lazy initialisation (CUDA kernels, caches) is not counted.
     """
     device = torch.device(device)
     check_metrics(metrics)
     for name in datasets:  # check every name before spending time on the first set
         check_benchmark(name)
+    lpips = None
+    if "lpips" in metrics:
+        from srlib.lpips import lpips_model
+
+        lpips = lpips_model(lpips_weights, device=device)
     results: dict = {}
     for name in datasets:
         pairs = benchmark_pairs(name, scale, root)
@@ -136,7 +156,7 @@ def evaluate(
             for prefix, x in (("", sr), ("hr_", hr)):
                 images[image][prefix + "gradient"] = gradient_magnitude(x, scale).item()
                 images[image][prefix + "hf_share"] = high_frequency_share(x, scale, scale).item()
-            images[image].update(perceptual_scores(sr, hr, scale, gray, metrics))
+            images[image].update(perceptual_scores(sr, hr, scale, gray, metrics, lpips))
             total += seconds
         n = len(images)
         means = {k: sum(v[k] for v in images.values()) / n for k in next(iter(images.values()))}
@@ -179,10 +199,15 @@ def sample_images() -> dict[str, Tensor]:
 def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | None = None) -> str:
     """A plain-text table, one row per set; ``paper`` adds that method's published numbers.
 
-    Perceptual measures in the results get columns: NIQE (lower is better) beside the HR images' NIQE.
+    Perceptual measures in the results get columns: NIQE (lower is better) beside the HR images' NIQE,
+    LPIPS (lower is better).
     """
     first = next(iter(results.values()), {})
-    extra = [(k, label) for k, label in (("niqe", "NIQE"), ("hr_niqe", "HR NIQE")) if k in first]
+    extra = [
+        (k, label)
+        for k, label in (("niqe", "NIQE"), ("hr_niqe", "HR NIQE"), ("lpips", "LPIPS"))
+        if k in first
+    ]
     head = f"{'dataset':<8} {'PSNR (dB)':>9} {'SSIM':>7}" + "".join(f" {label:>7}" for _, label in extra)
     head += f" {'s/image':>9}"
     if paper:
