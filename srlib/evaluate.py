@@ -65,6 +65,8 @@ def perceptual_scores(
     if "lpips" in metrics:
         from srlib.lpips import lpips_distance
 
+        if lpips is None:
+            raise ValueError("perceptual_scores: 'lpips' needs the network, from srlib.lpips.lpips_model")
         scores["lpips"] = lpips_distance(lpips, sr, hr, scale).item()
     return scores
 

@@ -3,8 +3,9 @@
 A no-reference score: lower is more natural. It needs no HR image, which is why perceptual SR papers
 (PIRM 2018, ESRGAN) report it beside PSNR. It follows the LIVE release (``computequality.m``) step by step:
 
-1. The grey image (here, by default, BT.601 Y rounded to 8 bits, as our PSNR; BasicSR does the same) is
-   cropped at the bottom and right to whole 96x96 patches.
+1. The grey image (here BT.601 Y, the channel of our PSNR, rounded to 8 bits like the MATLAB release's
+   ``uint8`` input, as BasicSR does; grey files on their grey values) is cropped at the bottom and right
+   to whole 96x96 patches.
 2. MSCN coefficients: ``(I - mu) / (sigma + 1)``, ``mu`` and ``sigma`` the local mean and standard deviation
    under a 7x7 Gaussian window (sigma 7/6) with replicated borders.
 3. In each patch, 18 features: the fit of an asymmetric generalised Gaussian (AGGD) to the coefficients
