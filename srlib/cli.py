@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -18,7 +17,7 @@ from srlib.evaluate import METRICS
 from srlib.imresize import METHODS
 from srlib.losses import CONTENT_LOSSES
 from srlib.runtime import AMP_CHOICES
-from srlib.weights import PRETRAINED
+from srlib.weights import PRETRAINED, RENAMED
 
 if TYPE_CHECKING:
     from srlib.train import TrainConfig
@@ -141,17 +140,18 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         given["vgg_weights"] = None
     if args.resume:
         return resume_config(args.out, **given)
-    if args.model == "srgan":  # the generator's size is that of the SRResNet it starts from
-        from srlib.weights import read_weights
+    if args.model == "srgan" and args.init is None:
+        raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
+    if args.init is not None:  # the generator's size is that of the weights it starts from
+        from srlib.weights import load_generator
 
-        if args.init is None:
-            raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
-        arch = json.loads(read_weights(args.init)[1].get("config", "{}"))
+        arch = load_generator(args.init).config()  # a bad --init fails here, before any download
         given = {**{k: arch[k] for k in ("scale", "n_blocks", "channels") if k in arch}, **given}
     return TrainConfig(out=str(args.out), model=args.model, **given)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from srlib.data import TRAINING, ensure_data
     from srlib.train import read_history, train
 
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
@@ -160,6 +160,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
     config = train_config(args)
     time_limit = None if args.time_limit is None else args.time_limit * 60
+    if config.data is None:  # the default training set, T91 + BSDS200: fetched when missing
+        ensure_data(*TRAINING)
     run = train(config, resume=args.resume, time_limit=time_limit)
     if int(os.environ.get("RANK", 0)) == 0:
         val = read_history(run / "val.csv")
@@ -225,6 +227,8 @@ def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> 
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
     p.add_argument("--snapshot-every", type=int, help="also keep the generator every N steps, in snapshots/")
     p.add_argument("--val-dir", type=Path, help="held-out HR images (default: the scikit-image samples)")
+    what = "SRResNet weights to start from (a new run needs them)" if model == "srgan" else "weights to tune"
+    p.add_argument("--init", type=Path, help=what)
     p.add_argument(
         "--time-limit",
         type=float,
@@ -243,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -275,7 +279,6 @@ def build_parser() -> argparse.ArgumentParser:
     models = p.add_subparsers(dest="model", required=True)
     add_train_parser(models, "srresnet", "SRResNet-MSE: pixel MSE, Adam 1e-4")
     p = add_train_parser(models, "srgan", "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
-    p.add_argument("--init", type=Path, help="SRResNet weights to start from (needed for a new run)")
     p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
     p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
     p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")
@@ -296,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
     p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
     p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
