@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srlib.data import BENCHMARKS, DATASETS
+from srlib.data import BENCHMARKS, DATASETS, check_writable
 from srlib.errors import UserError
 from srlib.evaluate import METRICS
 from srlib.imresize import METHODS
@@ -27,6 +29,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
     measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights}
+    if args.json:
+        check_writable(args.json)
     if args.model:
         from srlib.weights import pretrained_path
 
@@ -75,6 +79,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from srlib.evaluate import evaluate, evaluate_images, format_table, sample_images
     from srlib.plot import comparison_figure
 
+    check_writable(args.out, folder=True)
     start = time.perf_counter()
     upscalers = demo_upscalers()
     scores, outputs = evaluate_images(upscalers, sample_images(), scale=4)
@@ -97,6 +102,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from srlib.inference import as_upscaler, pick_device
     from srlib.weights import load_pretrained, pretrained_label
 
+    check_writable(args.out, folder=True)
     device = pick_device(args.device)
     upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
     for name in PRETRAINED:
@@ -156,8 +162,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
     logging.getLogger("srlib").setLevel(logging.INFO)
-    if args.time_limit is not None and not args.time_limit > 0:
+    if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
         raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
+    check_writable(args.out, folder=True)
     config = train_config(args)
     time_limit = None if args.time_limit is None else args.time_limit * 60
     if config.data is None:  # the default training set, T91 + BSDS200: fetched when missing
@@ -175,18 +182,28 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from srlib.weights import export_generator
 
+    check_writable(args.out)
     print(f"wrote {export_generator(args.checkpoint, args.out)}")
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from srlib.inference import pick_device, upscale_file
+    from srlib.inference import output_path, pick_device, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
     if len(set(stems)) < len(stems):
         raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
+    if (args.tile is not None and args.tile < 1) or args.overlap < 0:
+        raise UserError(f"--tile must be at least 1 and --overlap 0 or more, got {args.tile}, {args.overlap}")
+    check_writable(args.out, folder=True)
     weights = pretrained_path(args.model) if args.model else args.weights
     model = load_generator(weights, pick_device(args.device))
+    existing = [out for p in args.inputs if (out := output_path(p, args.out, model.scale)).exists()]
+    if existing and not args.overwrite:
+        raise UserError(
+            f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
+            "pass --overwrite to replace it, or choose another --out"
+        )
     for path in args.inputs:
         start = time.perf_counter()
         out = upscale_file(model, path, args.out, args.tile, args.overlap)
@@ -301,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
     what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace earlier outputs (default: refuse, before any work)"
+    )
     p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
     p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -329,15 +349,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"srlib: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with a one-line message)."""
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning  # srlib's warnings as one line, not a source listing
     try:
         args.func(args)
     except UserError as e:
         print(f"srlib: error: {e}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError and CPU allocation failures
+        if not isinstance(e, MemoryError) and "memory" not in str(e):
+            raise
+        reason = (str(e).strip().splitlines() or ["MemoryError"])[0][:200]
+        print(
+            f"srlib: error: out of memory ({reason}); use smaller tiles (--tile), batches (--batch-size) or "
+            "crops (--crop)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
     return 0
