@@ -213,6 +213,7 @@ def cmd_upscale(args: argparse.Namespace) -> None:
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from srlib.interpolate import interpolate_files
 
+    check_writable(args.out)
     out = interpolate_files(args.a, args.b, args.alpha, args.out)
     print(f"wrote {out}: (1 - {args.alpha:g}) x {args.a.name} + {args.alpha:g} x {args.b.name}")
 

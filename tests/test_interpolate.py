@@ -72,3 +72,9 @@ def test_cli_refuses_alpha_outside_0_1(pair, tmp_path, capsys):
     assert main(["interpolate", str(pair[0]), str(pair[1]), "--alpha", "1.5", "--out", str(out)]) == 2
     assert "alpha must be between 0" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_refuses_a_folder_as_out_before_any_work(pair, tmp_path, capsys):
+    assert main(["interpolate", str(pair[0]), str(pair[1]), "--alpha", "0.5", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and err.count("\n") == 1
