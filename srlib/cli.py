@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from srlib.data import BENCHMARKS, DATASETS, check_writable
 from srlib.errors import UserError
+from srlib.evaluate import METRICS
 from srlib.imresize import METHODS
 from srlib.losses import CONTENT_LOSSES
 from srlib.runtime import AMP_CHOICES
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
+    measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights}
     if args.json:
         check_writable(args.json)
     if args.model:
@@ -46,11 +48,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{args.weights.name}: SRResNet x{c['scale']}, {c['n_blocks']} blocks, {c['channels']} channels"
         )
         title += f" ({how})" if how else ""
-        results = evaluate(as_upscaler(model), args.datasets, args.scale, device)
+        results = evaluate(as_upscaler(model), args.datasets, args.scale, device, **measures)
         paper = how if how in PAPER and args.scale == 4 else None
     else:
         device = "cpu"
-        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
+        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale, **measures)
         title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
     print(format_table(results, title=title, paper=paper))
     if args.json:
@@ -209,6 +211,14 @@ def cmd_upscale(args: argparse.Namespace) -> None:
         print(f"wrote {out} ({time.perf_counter() - start:.2f} s)")
 
 
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from srlib.interpolate import interpolate_files
+
+    check_writable(args.out)
+    out = interpolate_files(args.a, args.b, args.alpha, args.out)
+    print(f"wrote {out}: (1 - {args.alpha:g}) x {args.a.name} + {args.alpha:g} x {args.b.name}")
+
+
 def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> argparse.ArgumentParser:
     """The options of ``srlib train srresnet`` and ``srlib train srgan``; defaults are TrainConfig's."""
     steps = "10^6" if model == "srresnet" else "2 x 10^5"  # the paper's
@@ -261,6 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--device", help="with --weights: cpu, cuda, cuda:N or mps (default: the best available)")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=METRICS,
+        default=["psnr", "ssim"],
+        help="measures to add: niqe (no-reference; lower is better, also given for the HR images), lpips "
+        "(needs pip install 'srlib[lpips]' and AlexNet's weights); psnr and ssim are always computed. The "
+        "PIRM Perceptual Index and Ma's score need Ma's trained model, a file not available offline, so "
+        "they are not offered",
+    )
+    p.add_argument(
+        "--lpips-weights",
+        type=Path,
+        metavar="PATH",
+        help="AlexNet weights for LPIPS (a torchvision state dict); default: torchvision's download",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("fetch", help="download datasets into $SRLIB_DATA or data/, checked by sha256")
@@ -319,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser(
+        "interpolate", help="network interpolation: (1 - alpha) A + alpha B, e.g. SRResNet to SRGAN (ESRGAN)"
+    )
+    p.add_argument("a", type=Path, metavar="A", help="the first generator (alpha 0), e.g. SRResNet")
+    p.add_argument("b", type=Path, metavar="B", help="the second generator (alpha 1), e.g. SRGAN, same size")
+    p.add_argument("--alpha", type=float, required=True, help="weight of B, between 0 and 1")
+    p.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("demo", help="upscale the bundled sample images and write comparison figures")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
