@@ -1,0 +1,198 @@
+"""What the course notebooks share: where runs live, a run's config from the profile, chunked live training
+with progress bars and curves, saved panels as figures, the shipped runs' records and the no-GPU notice.
+
+A notebook names a run ``<notebook>_<profile>`` (e.g. ``04_srresnet_cpu``) under ``runs/`` at the top of the
+project, so that notebook 05 finds notebook 04's generator and notebook 06 finds both.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+from tqdm.auto import tqdm
+
+from srlib.errors import UserError
+from srlib.profiles import ENV_VAR, Profile
+from srlib.train import TrainConfig, load_checkpoint, make_trainer, read_history
+from srlib.weights import WEIGHTS_DIR, load_generator, trained_as
+
+SHIPPED_RECORDS = WEIGHTS_DIR / "training"  # config, history, val.csv and panels of the shipped runs
+SMOKE_BANNER = (
+    "SMOKE PROFILE: the numbers below only show that the code runs (a few steps of a tiny network); "
+    "they say nothing about what the method reaches."
+)
+
+
+def project_root(cwd: str | Path | None = None) -> Path:
+    """The project folder: the parent of ``notebooks/`` when run from there, else the working folder."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    return cwd.parent if cwd.name == "notebooks" else cwd
+
+
+def run_folder(name: str, profile: Profile, root: str | Path | None = None) -> Path:
+    """The folder of a notebook's run, ``runs/<name>_<profile>``: each profile keeps its own runs."""
+    return project_root(root) / "runs" / f"{name}_{profile.name}"
+
+
+def smoke_banner(profile: Profile) -> str:
+    """The warning line a notebook prints under the smoke profile (empty for the others)."""
+    return SMOKE_BANNER if profile.name == "smoke" else ""
+
+
+def gpu_notice(profile: Profile, on_colab: bool | None = None) -> str:
+    """One line when a GPU was expected (the ``gpu`` profile, or Colab) but none is there; else ""."""
+    on_colab = "google.colab" in sys.modules if on_colab is None else on_colab
+    if profile.device == "cuda" or not (profile.name == "gpu" or on_colab):
+        return ""
+    switch = "Runtime > Change runtime type > GPU" if on_colab else f"a machine with CUDA, or {ENV_VAR}=cpu"
+    return f"No GPU found: profile {profile.name!r} runs on the CPU and will be very slow; use {switch}."
+
+
+def train_config(
+    profile: Profile, out: str | Path, model: str = "srresnet", chunks: int = 4, **overrides
+) -> TrainConfig:
+    """The run of a training notebook, sized by ``profile``: validation and a checkpoint after each of
+    ``chunks`` equal pieces. SRGAN takes the profile's SRGAN batch and steps, and the generator's size from
+    ``init`` when given (it must match). ``overrides`` are further TrainConfig fields."""
+    srgan = model == "srgan"
+    steps = overrides.pop("steps", profile.srgan_steps if srgan else profile.train_steps)
+    every = math.ceil(steps / chunks)
+    size = {"n_blocks": profile.n_blocks, "channels": profile.channels}
+    if overrides.get("init"):
+        size = {k: v for k, v in load_generator(overrides["init"]).config().items() if k in size}
+    config = TrainConfig(
+        out=str(out),
+        model=model,
+        steps=steps,
+        batch_size=profile.srgan_batch_size if srgan else profile.batch_size,
+        crop=profile.crop,
+        lr=profile.lr,
+        max_images=profile.train_images,
+        log_every=min(profile.log_every, every),
+        val_every=every,
+        checkpoint_every=every,
+        device=profile.device,
+        **size,
+    )
+    return replace(config, **overrides)
+
+
+def saved_step(run_dir: str | Path) -> int:
+    """The step of a run's checkpoint; 0 when there is none."""
+    path = Path(run_dir) / "checkpoint.pt"
+    return int(load_checkpoint(path)["step"]) if path.is_file() else 0
+
+
+def live_train(
+    config: TrainConfig,
+    plot: Callable[[dict[str, list[float]]], Figure],
+    start_over: bool = False,
+    show: Callable[[object], object] | None = None,
+) -> Path:
+    """Train ``config`` in chunks of ``config.val_every`` steps, continuing the run in ``config.out`` when it
+    has a checkpoint: re-running a cell continues, and only ``start_over=True`` deletes the run first.
+
+    After each chunk (validation and checkpoint done) the figure ``plot(history)`` is redrawn in place; a
+    progress bar (``tqdm.auto``) counts the steps. ``show`` displays an object (default: IPython's
+    ``display``, updated in place). Returns the run folder.
+    """
+    run_dir = Path(config.out)
+    if start_over and run_dir.exists():
+        shutil.rmtree(run_dir)
+    step = saved_step(run_dir)
+    if step >= config.steps:
+        print(f"{run_dir.name}: already trained ({step:,} steps); start_over=True trains it again")
+        _show(plot(read_history(run_dir / "history.csv")), show)
+        return run_dir
+    print(f"{run_dir.name}: {'continuing from step ' + format(step, ',') if step else 'new run'}")
+    trainer = make_trainer(config, resume=step > 0)
+    handle = None
+    with tqdm(total=config.steps, initial=step, unit="step") as bar:
+        while step < config.steps:
+            until = min((step // config.val_every + 1) * config.val_every, config.steps)
+            trainer.run(until=until, progress=False)
+            bar.update(until - step)
+            step = until
+            handle = _show(plot(read_history(run_dir / "history.csv")), show, handle)
+    return run_dir
+
+
+def _show(obj: object, show: Callable[[object], object] | None, handle: object = None) -> object:
+    """Display ``obj`` with ``show``, or with IPython in place of ``handle``'s object; returns the handle."""
+    if show is not None:
+        show(obj)
+        return None
+    from IPython.display import display
+
+    if handle is None:
+        return display(obj, display_id=True)
+    handle.update(obj)
+    return handle
+
+
+def show_panel(path: str | Path, title: str = "") -> Figure:
+    """A saved PNG panel (a run's ``val/step_*.png``) as a figure: the notebook stores it as a small JPEG."""
+    img = np.asarray(Image.open(path).convert("RGB"))
+    fig = Figure(figsize=(10, 10 * img.shape[0] / img.shape[1] + 0.4), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(img)
+    ax.set_axis_off()
+    ax.set_title(title or Path(path).stem)
+    return fig
+
+
+def shipped_record(name: str) -> dict[str, object]:
+    """The training record of a shipped generator (``srresnet_x4`` or ``srgan_x4``): its ``history`` and
+    ``val`` columns (`read_history`) and the paths of its validation ``panels``."""
+    folder = SHIPPED_RECORDS / name
+    if not (folder / "history.csv").is_file():
+        raise UserError(f"{folder}: no training record there; the shipped records come with a git checkout")
+    return {
+        "history": read_history(folder / "history.csv"),
+        "val": read_history(folder / "val.csv"),
+        "panels": sorted((folder / "val").glob("step_*.png")),
+    }
+
+
+def own_generators(profile: Profile, root: str | Path | None = None) -> dict[str, Path]:
+    """The generators the student exported in notebooks 04 and 05 under this profile, by label:
+    ``"your srresnet"``, ``"your srgan-mse"`` (how it was trained, from the file's metadata), ..."""
+    found = {}
+    for run, file in (("04_srresnet", "srresnet.safetensors"), ("05_srgan", "srgan.safetensors")):
+        path = run_folder(run, profile, root) / file
+        if path.is_file():
+            found[f"your {trained_as(path) or run.split('_')[1]}"] = path
+    return found
+
+
+def start_generator(profile: Profile, root: str | Path | None = None) -> tuple[Path, str]:
+    """Where SRGAN training starts: the student's notebook-04 SRResNet when there is one, else the shipped
+    SRResNet; returns the file and a sentence saying which."""
+    own = run_folder("04_srresnet", profile, root) / "srresnet.safetensors"
+    if own.is_file():
+        return own, f"starting from your SRResNet of notebook 04 ({own.parent.name})"
+    from srlib.weights import pretrained_path
+
+    return pretrained_path("srresnet_x4"), (
+        f"no SRResNet from notebook 04 under profile {profile.name!r}: starting from the shipped SRResNet "
+        "(weights/srresnet_x4.safetensors, 16 blocks x 64 channels)"
+    )
+
+
+def introduce(profile: Profile) -> str:
+    """The lines a notebook prints first: the profile, and the smoke banner or the no-GPU notice if any.
+    Under the smoke profile it also sets one torch thread: tiny tensors run fastest, and steadiest on a
+    busy machine, that way."""
+    if profile.name == "smoke":
+        torch.set_num_threads(1)
+    lines = (profile.describe(), smoke_banner(profile), gpu_notice(profile))
+    return "\n".join(line for line in lines if line)
