@@ -27,15 +27,16 @@ from srlib.weights import WEIGHTS_DIR, load_generator, trained_as
 
 SHIPPED_RECORDS = WEIGHTS_DIR / "training"  # config, history, val.csv and panels of the shipped runs
 SMOKE_BANNER = (
-    "SMOKE PROFILE: the numbers below only show that the code runs (a few steps of a tiny network); "
-    "they say nothing about what the method reaches."
+    "SMOKE PROFILE: the networks trained here get a few steps at a tiny size; their numbers only show that "
+    "the code runs, not what the method reaches."
 )
 
 
 def project_root(cwd: str | Path | None = None) -> Path:
-    """The project folder: the parent of ``notebooks/`` when run from there, else the working folder."""
+    """The project folder: the parent of ``notebooks/`` when run from there (or from a folder inside it,
+    like ``notebooks/solutions``), else the working folder (e.g. ``/content`` on Colab)."""
     cwd = Path.cwd() if cwd is None else Path(cwd)
-    return cwd.parent if cwd.name == "notebooks" else cwd
+    return next((p.parent for p in (cwd, *cwd.parents) if p.name == "notebooks"), cwd)
 
 
 def run_folder(name: str, profile: Profile, root: str | Path | None = None) -> Path:
@@ -188,11 +189,12 @@ def start_generator(profile: Profile, root: str | Path | None = None) -> tuple[P
     )
 
 
-def introduce(profile: Profile) -> str:
-    """The lines a notebook prints first: the profile, and the smoke banner or the no-GPU notice if any.
+def introduce(profile: Profile, trains: bool = True) -> str:
+    """The lines a notebook prints first: the profile, the smoke banner when the notebook ``trains`` a
+    network, and the no-GPU notice if any.
     Under the smoke profile it also sets one torch thread: tiny tensors run fastest, and steadiest on a
     busy machine, that way."""
     if profile.name == "smoke":
         torch.set_num_threads(1)
-    lines = (profile.describe(), smoke_banner(profile), gpu_notice(profile))
+    lines = (profile.describe(), smoke_banner(profile) if trains else "", gpu_notice(profile))
     return "\n".join(line for line in lines if line)

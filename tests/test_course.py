@@ -64,6 +64,7 @@ def test_run_folders_live_under_runs_of_the_project(tmp_path):
     (tmp_path / "notebooks").mkdir()
     assert project_root(tmp_path / "notebooks") == tmp_path
     assert project_root(tmp_path) == tmp_path
+    assert project_root(tmp_path / "notebooks" / "solutions") == tmp_path
     assert run_folder("04_srresnet", get_profile("cpu"), tmp_path / "notebooks") == tmp_path / "runs" / (
         "04_srresnet_cpu"
     )
@@ -72,6 +73,7 @@ def test_run_folders_live_under_runs_of_the_project(tmp_path):
 def test_banner_and_gpu_notice_say_what_the_profile_cannot():
     smoke, cpu, gpu = (get_profile(n) for n in ("smoke", "cpu", "gpu"))
     assert SMOKE_BANNER in introduce(smoke) and SMOKE_BANNER not in introduce(cpu)
+    assert SMOKE_BANNER not in introduce(smoke, trains=False)  # e.g. notebook 01's baselines are real
     assert gpu_notice(replace(cpu, device="cpu"), on_colab=False) == ""
     assert gpu_notice(replace(gpu, device="cuda"), on_colab=True) == ""
     notice = gpu_notice(replace(gpu, device="cpu"), on_colab=False)
