@@ -39,13 +39,13 @@ def main() -> None:
             config = TrainConfig(out=out, device=args.device, batch_size=args.batch_size, **SETUPS[name])
             trainer = make_trainer(config)
             trainer.train_step(*trainer.next_batch())  # warm-up
-            synchronize(trainer.device)
+            synchronize(trainer.rt.device)
             start = time.perf_counter()
             for _ in range(args.steps):
                 trainer.train_step(*trainer.next_batch())
-            synchronize(trainer.device)
+            synchronize(trainer.rt.device)
             seconds = (time.perf_counter() - start) / args.steps
-        print(f"{name:<12} {seconds:8.4f} s/step on {trainer.device}")
+        print(f"{name:<12} {seconds:8.4f} s/step on {trainer.rt.device}")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srlib.data import BENCHMARKS, DATASETS
 from srlib.errors import UserError
 from srlib.imresize import METHODS
+from srlib.losses import CONTENT_LOSSES
+from srlib.runtime import AMP_CHOICES
 from srlib.weights import PRETRAINED
+
+if TYPE_CHECKING:
+    from srlib.train import TrainConfig
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -113,40 +119,44 @@ def cmd_fetch(args: argparse.Namespace) -> None:
         print(f"{name}: {n} files verified in {data_root()}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from srlib.train import TrainConfig, read_history, train
+# `srlib train` flags -> TrainConfig fields; every flag defaults to "not given" (None), so that --resume
+# changes only what the user typed and a new run takes TrainConfig's defaults
+TRAIN_FLAGS = (
+    "data", "max_images", "steps", "batch_size", "crop", "learning_rate", "scale", "n_blocks", "channels",
+    "seed", "device", "amp", "log_every", "val_every", "checkpoint_every", "snapshot_every", "val_dir",
+    "init", "content", "vgg_weights", "adv_weight", "d_channels", "decay_step", "real_label", "d_steps",
+    "d_every",
+)  # fmt: skip
 
-    arch, srgan = {}, {}
-    if args.model == "srgan":
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's TrainConfig from the flags given: on top of the saved config with --resume, else new."""
+    from srlib.train import TrainConfig, resume_config
+
+    given = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k, None) is not None}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
+    if given.get("vgg_weights") == "none":
+        given["vgg_weights"] = None
+    if args.resume:
+        return resume_config(args.out, **given)
+    if args.model == "srgan":  # the generator's size is that of the SRResNet it starts from
         from srlib.weights import read_weights
 
-        arch = json.loads(
-            read_weights(args.init)[1].get("config", "{}")
-        )  # the size of the SRResNet it starts from
-        vgg = None if args.vgg_weights == "none" else args.vgg_weights
-        srgan = dict(init=str(args.init), content=args.content, vgg_weights=vgg, d_channels=args.d_channels)
-    arch |= {k: getattr(args, k) for k in ("scale", "n_blocks", "channels") if getattr(args, k) is not None}
-    config = TrainConfig(
-        out=str(args.out),
-        model=args.model,
-        data=str(args.data) if args.data else None,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        crop=args.crop,
-        lr=args.lr,
-        seed=args.seed,
-        log_every=args.log_every,
-        val_every=args.val_every,
-        checkpoint_every=args.checkpoint_every,
-        val_dir=str(args.val_dir) if args.val_dir else None,
-        device=args.device,
-        **arch,
-        **srgan,
-    )
+        if args.init is None:
+            raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
+        arch = json.loads(read_weights(args.init)[1].get("config", "{}"))
+        given = {**{k: arch[k] for k in ("scale", "n_blocks", "channels") if k in arch}, **given}
+    return TrainConfig(out=str(args.out), model=args.model, **given)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from srlib.train import read_history, train
+
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
     logging.getLogger("srlib").setLevel(logging.INFO)
-    if args.time_limit is not None and args.time_limit <= 0:
+    if args.time_limit is not None and not args.time_limit > 0:
         raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
+    config = train_config(args)
     time_limit = None if args.time_limit is None else args.time_limit * 60
     run = train(config, resume=args.resume, time_limit=time_limit)
     if int(os.environ.get("RANK", 0)) == 0:
@@ -179,26 +189,32 @@ def cmd_upscale(args: argparse.Namespace) -> None:
         print(f"wrote {out} ({time.perf_counter() - start:.2f} s)")
 
 
-def add_train_parser(
-    sub: argparse._SubParsersAction, model: str, steps: int, help: str
-) -> argparse.ArgumentParser:
-    """The options of ``srlib train srresnet`` and ``srlib train srgan``."""
+def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> argparse.ArgumentParser:
+    """The options of ``srlib train srresnet`` and ``srlib train srgan``; defaults are TrainConfig's."""
+    steps = "10^6" if model == "srresnet" else "2 x 10^5"  # the paper's
     p = sub.add_parser(model, help=help)
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, history, validation)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out; flags given change it")
     p.add_argument("--data", type=Path, help="folder of HR training images (default: $SRLIB_DATA/train)")
-    p.add_argument("--steps", type=int, default=steps, help=f"training steps (default {steps:,})")
-    p.add_argument("--batch-size", type=int, default=16, help="total over all processes (default 16)")
-    p.add_argument("--crop", type=int, default=96, help="HR crop side (default 96)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--max-images", type=int, help="use only the first N training images (default: all)")
+    p.add_argument("--steps", type=int, help=f"training steps (default {steps}, the paper's)")
+    p.add_argument("--batch-size", type=int, help="total over all processes (default 16)")
+    p.add_argument("--crop", type=int, help="HR crop side (default 96)")
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, help="Adam (default 1e-4)")
     p.add_argument("--scale", type=int, help="upscaling factor (default 4; srgan: that of --init)")
     p.add_argument("--n-blocks", type=int, help="residual blocks (default 16; srgan: those of --init)")
     p.add_argument("--channels", type=int, help="feature channels (default 64; srgan: those of --init)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the crops")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--seed", type=int, help="seed of the initial weights and the crops (default 0)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
-    p.add_argument("--log-every", type=int, default=100, help="steps between history rows")
-    p.add_argument("--val-every", type=int, default=1000, help="steps between validations")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument(
+        "--amp",
+        choices=AMP_CHOICES,
+        help="mixed precision on CUDA: auto (bf16 from compute capability 8, else fp16)",
+    )
+    p.add_argument("--log-every", type=int, help="steps between history rows (default 100)")
+    p.add_argument("--val-every", type=int, help="steps between validations (default 1000)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
+    p.add_argument("--snapshot-every", type=int, help="also keep the generator every N steps, in snapshots/")
     p.add_argument("--val-dir", type=Path, help="held-out HR images (default: the scikit-image samples)")
     p.add_argument(
         "--time-limit",
@@ -232,12 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train SRResNet (MSE) or SRGAN (perceptual loss)")
     models = p.add_subparsers(dest="model", required=True)
-    add_train_parser(models, "srresnet", 1_000_000, "SRResNet-MSE: pixel MSE, Adam 1e-4")
-    p = add_train_parser(models, "srgan", 200_000, "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
-    p.add_argument("--init", type=Path, required=True, help="SRResNet weights to start from")
-    p.add_argument("--content", choices=["vgg54", "vgg22", "mse"], default="vgg54", help="content loss")
-    p.add_argument("--vgg-weights", default="imagenet", help="imagenet, a vgg19 state-dict file, or none")
-    p.add_argument("--d-channels", type=int, default=64, help="discriminator width (default 64)")
+    add_train_parser(models, "srresnet", "SRResNet-MSE: pixel MSE, Adam 1e-4")
+    p = add_train_parser(models, "srgan", "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
+    p.add_argument("--init", type=Path, help="SRResNet weights to start from (needed for a new run)")
+    p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
+    p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
+    p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")
+    p.add_argument("--d-channels", type=int, help="discriminator width (default 64)")
+    p.add_argument(
+        "--decay-step", type=int, help="both learning rates drop tenfold here (default: steps / 2)"
+    )
+    p.add_argument("--real-label", type=float, help="D's target for HR; 0.9 = one-sided label smoothing")
+    p.add_argument("--d-steps", type=int, help="discriminator updates per generator update (default 1)")
+    p.add_argument("--d-every", type=int, help="update the discriminator every N steps only (default 1)")
 
     p = sub.add_parser("export", help="write a checkpoint's generator as .safetensors")
     p.add_argument("checkpoint", type=Path, help="a run's checkpoint.pt")

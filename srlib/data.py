@@ -8,9 +8,11 @@ against its sha256. The data folder is ``$SRLIB_DATA`` when set, else the projec
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import tempfile
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from srlib.errors import UserError
+from srlib.imresize import imresize
 
 # dataset name -> folder (relative to the data root) holding its HR images
 BENCHMARKS = {"Set5": "benchmarks/Set5", "Set14": "benchmarks/Set14", "BSD100": "benchmarks/BSD100"}
@@ -235,3 +238,106 @@ def image_files(folder: str | Path) -> list[Path]:
     if not files:
         raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
     return files
+
+
+def benchmark_hashes() -> dict[str, str]:
+    """sha256 -> registry path of every benchmark file (HR and LR), to recognise them under any name."""
+    return {e.sha256: p for p, e in registry().items() if p.startswith("benchmarks/")}
+
+
+def refuse_benchmark_images(files: list[Path]) -> None:
+    """A UserError when a training file is a benchmark image: by its folder's name, or by its content.
+
+    The content check compares each file's sha256 with the registry's, so a Set5 image copied elsewhere
+    under another name is caught too (a re-encoded copy is not: its bytes differ).
+    """
+    known = benchmark_hashes()
+    for path in files:
+        if set(path.parts) & {*BENCHMARKS, "benchmarks"}:
+            raise UserError(f"{path} is a benchmark image, kept for evaluation only: train on other images")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest in known:
+            raise UserError(
+                f"{path} is the benchmark file {known[digest]} under another name, kept for evaluation "
+                "only: train on other images"
+            )
+
+
+class CropSampler:
+    """Random HR crops of in-memory images, each turned by one of the 8 symmetries of the square.
+
+    All images live in one flat uint8 buffer on ``device`` (a quarter of float32's memory), so a batch is
+    one gather: no per-crop Python loop, and on a GPU the data never waits on the CPU. Which image, where,
+    and which turn come from a private CPU generator seeded with ``seed``: a run draws the same batches on
+    any device, and the generator's state goes into checkpoints so a resumed run draws what it would have.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        crop: int,
+        seed: int,
+        max_images: int | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        files = image_files(folder)
+        if max_images is not None:
+            if max_images < 1:
+                raise UserError(f"max_images must be at least 1, got {max_images}")
+            files = files[:max_images]
+        refuse_benchmark_images(files)
+        self.crop, images, small = crop, [], []
+        for path in files:
+            img = load_image(path)
+            if min(img.shape[-2:]) < crop:
+                small.append(path.name)
+            else:
+                images.append((img * 255).round().to(torch.uint8))
+        if not images:
+            raise UserError(
+                f"{folder}: no image is at least {crop}x{crop} pixels; use a smaller crop or other images"
+            )
+        if small:
+            warnings.warn(
+                f"{folder}: skipped {len(small)} image(s) smaller than the {crop}x{crop} crop: "
+                + ", ".join(small),
+                stacklevel=2,
+            )
+        sizes = torch.tensor([img.shape[-2:] for img in images])  # (n, 2): height, width
+        self.heights, self.widths = sizes[:, 0], sizes[:, 1]
+        self.offsets = torch.cumsum(3 * self.heights * self.widths, 0) - 3 * self.heights * self.widths
+        self.pixels = torch.cat([img.flatten() for img in images]).to(device)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.heights)
+
+    def sample(self, batch: int) -> Tensor:
+        """``batch`` HR crops (batch, 3, crop, crop), uint8, on the sampler's device."""
+        c, g = self.crop, self.generator
+        idx = torch.randint(len(self), (batch,), generator=g)
+        h, w = self.heights[idx], self.widths[idx]
+        top = (torch.rand(batch, generator=g, dtype=torch.float64) * (h - c + 1)).long()
+        left = (torch.rand(batch, generator=g, dtype=torch.float64) * (w - c + 1)).long()
+        turn = torch.randint(8, (batch,), generator=g)  # bits: transpose, flip rows, flip columns
+        # where output pixel (i, j) of each crop comes from: the window flipped, then transposed
+        i, j = torch.arange(c).view(1, c, 1), torch.arange(c).view(1, 1, c)
+        swap, flip_rows, flip_cols = ((turn >> b) & 1 == 1 for b in range(3))
+        rows = torch.where(swap.view(-1, 1, 1), j, i).expand(batch, c, c)
+        cols = torch.where(swap.view(-1, 1, 1), i, j).expand(batch, c, c)
+        rows = torch.where(flip_rows.view(-1, 1, 1), c - 1 - rows, rows)
+        cols = torch.where(flip_cols.view(-1, 1, 1), c - 1 - cols, cols)
+        pixel = (top.view(-1, 1, 1) + rows) * w.view(-1, 1, 1) + left.view(-1, 1, 1) + cols  # (batch, c, c)
+        plane = (h * w).view(-1, 1, 1, 1) * torch.arange(3).view(1, 3, 1, 1)
+        index = self.offsets.view(-1, 1, 1, 1)[idx] + plane + pixel.unsqueeze(1)  # (batch, 3, c, c)
+        return self.pixels[index.to(self.pixels.device)]
+
+
+def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
+    """The LR batch of an HR batch in [0, 1]: MATLAB bicubic by 1/scale, clamped, and rounded to 8 bits.
+
+    This is the degradation that made the benchmarks' LR files; they are 8-bit, so the rounding is kept:
+    a network never shown rounding noise meets it at test time.
+    """
+    lr = imresize(hr, 1 / scale).clamp(0, 1)
+    return quantize(lr) if quantize_lr else lr

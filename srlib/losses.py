@@ -53,9 +53,13 @@ def adversarial_loss(d_fake_logits: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(d_fake_logits, torch.ones_like(d_fake_logits))
 
 
-def discriminator_loss(d_real_logits: Tensor, d_fake_logits: Tensor) -> Tensor:
-    """The discriminator's loss: BCE of D(HR) against "real" plus BCE of D(SR) against "fake"."""
-    real = F.binary_cross_entropy_with_logits(d_real_logits, torch.ones_like(d_real_logits))
+def discriminator_loss(d_real_logits: Tensor, d_fake_logits: Tensor, real_label: float = 1.0) -> Tensor:
+    """The discriminator's loss: BCE of D(HR) against "real" plus BCE of D(SR) against "fake".
+
+    ``real_label`` below 1 (e.g. 0.9) is one-sided label smoothing (Salimans et al. 2016): D is never
+    asked to be fully sure that HR is real, which keeps it from growing overconfident; "fake" stays 0.
+    """
+    real = F.binary_cross_entropy_with_logits(d_real_logits, torch.full_like(d_real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(d_fake_logits, torch.zeros_like(d_fake_logits))
     return real + fake
 

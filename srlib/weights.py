@@ -9,7 +9,6 @@ training ``checkpoint.pt`` directly, with ``torch.load(weights_only=True)``, whi
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import safetensors.torch
@@ -17,6 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
+from srlib.checkpoint import ARCH_KEYS, load_checkpoint
 from srlib.data import atomic_path
 from srlib.errors import UserError
 from srlib.models import SRResNet
@@ -39,34 +39,13 @@ def save_generator(model: nn.Module, path: str | Path, extra_metadata: dict[str,
     return Path(path)
 
 
-def _read_checkpoint(path: Path, zipped: bool) -> tuple[dict[str, Tensor], dict[str, str]]:
-    try:
-        with open(path, "rb") as f:  # a file object: torch.load would hand a "*.safetensors" name elsewhere
-            ckpt = torch.load(f, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        if zipped:  # a well-formed torch file whose pickle names classes or functions
-            raise UserError(
-                f"{path}: refused: it holds pickled Python objects, not only tensors, and loading them "
-                f"could run arbitrary code (torch.load weights_only=True says no); {_WHAT_TO_GIVE}"
-            ) from None
-        raise UserError(
-            f"{path}: not a .safetensors file nor a checkpoint.pt (corrupt?); {_WHAT_TO_GIVE}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise UserError(
-            f"{path}: unreadable checkpoint ({type(e).__name__}; truncated?); {_WHAT_TO_GIVE}"
-        ) from None
-    config = ckpt.get("config") if isinstance(ckpt, dict) else None
-    arch = ("scale", "n_blocks", "channels")
-    if not (
-        isinstance(config, dict) and set(arch) <= config.keys() and isinstance(ckpt.get("generator"), dict)
-    ):
-        raise UserError(
-            f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {_WHAT_TO_GIVE}"
-        )
+def _read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The generator of a training checkpoint and the metadata an export of it would carry."""
+    ckpt = load_checkpoint(path, hint=_WHAT_TO_GIVE)
+    config = ckpt["config"]
     metadata = {
         "architecture": ARCHITECTURE,
-        "config": json.dumps({k: config[k] for k in arch}),
+        "config": json.dumps({k: config[k] for k in ARCH_KEYS}),
         "model": str(config.get("model", "")),
         "step": str(ckpt.get("step", "")),
         "train_config": json.dumps(config),  # how it was trained, kept in the export too
@@ -92,7 +71,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
                 return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
         except (SafetensorError, OSError, ValueError) as e:
             raise UserError(f"{path}: corrupt .safetensors file ({e}); export it again") from None
-    return _read_checkpoint(path, zipped=head[:2] == b"PK")
+    return _read_checkpoint(path)
 
 
 def _mismatch(model: nn.Module, tensors: dict[str, Tensor]) -> str:

@@ -124,3 +124,37 @@ def test_evaluate_with_weights_names_the_model_in_the_table(data_root, tmp_path,
     out = capsys.readouterr().out
     assert "tiny.safetensors: SRResNet x4, 1 blocks, 8 channels (srresnet)" in out
     assert "Set5" in out and "32.05" in out  # the paper's SRResNet PSNR beside ours
+
+
+def test_resume_without_lr_keeps_the_runs_learning_rate(folders, capsys):
+    """The common Colab path: a run started at --lr 2e-4 and resumed without --lr stays at 2e-4."""
+    from srlib.train import read_history
+
+    run = folders / "run"
+    args = ["train", "srresnet", "--out", str(run), *data_args(folders), *TINY, "--log-every", "1"]
+    assert main([*args, "--lr", "2e-4"]) == 0
+    assert main(["train", "srresnet", "--out", str(run), "--resume", "--steps", "4"]) == 0
+    assert read_history(run / "history.csv")["learning_rate"] == pytest.approx([2e-4] * 4)
+
+
+def test_resume_logs_each_changed_setting_in_one_line(folders, caplog):
+    run = folders / "run"
+    assert main(["train", "srresnet", "--out", str(run), *data_args(folders), *TINY]) == 0
+    with caplog.at_level("INFO", logger="srlib"):
+        assert main(["train", "srresnet", "--out", str(run), "--resume", "--steps", "3", "--lr", "5e-5"]) == 0
+    changes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resume:")]
+    assert changes == ["resume: steps 2 -> 3", "resume: learning_rate 0.0001 -> 5e-05"]
+
+
+@pytest.mark.parametrize("flag,value", [("--channels", "16"), ("--crop", "48"), ("--max-images", "1")])
+def test_resume_refuses_a_change_of_architecture_or_data_in_one_line(folders, capsys, flag, value):
+    run = str(folders / "run")
+    assert main(["train", "srresnet", "--out", run, *data_args(folders), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["train", "srresnet", "--out", run, "--resume", flag, value]) == 2
+    one_line_error(capsys, "was trained with other settings")
+
+
+def test_a_new_srgan_run_without_init_is_a_one_line_error(folders, capsys):
+    assert main(["train", "srgan", "--out", str(folders / "gan"), *data_args(folders)]) == 2
+    one_line_error(capsys, "give --init")

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from srlib.data import save_image
+from srlib.data import CropSampler, save_image
 from srlib.errors import UserError
-from srlib.train import CropSampler, TrainConfig, train
+from srlib.train import TrainConfig, train
 
 
 def _folder(tmp_path, n, side=16):
@@ -16,12 +16,12 @@ def _folder(tmp_path, n, side=16):
 
 def test_crop_sampler_keeps_only_the_first_max_images(tmp_path):
     folder = _folder(tmp_path, 5)
-    assert len(CropSampler(folder, 8, 0).images) == 5
+    assert len(CropSampler(folder, 8, 0)) == 5
     sampler = CropSampler(folder, 8, 0, max_images=2)
-    assert len(sampler.images) == 2
-    values = {int(img[0, 0, 0]) for img in sampler.images}
+    assert len(sampler) == 2
+    values = {int(v) for v in sampler.pixels[sampler.offsets]}  # each image's first pixel
     assert values == {0, round(0.1 * 255)}  # the first two files by name
-    assert len(CropSampler(folder, 8, 0, max_images=50).images) == 5
+    assert len(CropSampler(folder, 8, 0, max_images=50)) == 5
     with pytest.raises(UserError, match="at least 1"):
         CropSampler(folder, 8, 0, max_images=0)
 

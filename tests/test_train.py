@@ -11,12 +11,15 @@ import pytest
 import skimage.data
 import torch
 
-from srlib.data import load_image, modcrop, quantize, sample_image, save_image
+from srlib.checkpoint import load_checkpoint
+from srlib.data import CropSampler, load_image, make_lr, modcrop, quantize, sample_image, save_image
 from srlib.errors import UserError
 from srlib.imresize import imresize, upscale
 from srlib.inference import upscale_image
+from srlib.losses import discriminator_loss
 from srlib.metrics import psnr
-from srlib.train import CropSampler, TrainConfig, load_checkpoint, make_lr, make_trainer, read_history, train
+from srlib.runtime import Runtime, choose_precision
+from srlib.train import TrainConfig, make_trainer, read_history, train
 from srlib.weights import load_generator
 
 
@@ -66,7 +69,7 @@ def test_images_smaller_than_the_crop_are_skipped_with_a_warning(tmp_path):
     save_image(torch.rand(3, 16, 40), tmp_path / "small.png")
     with pytest.warns(UserWarning, match=r"skipped 1 image.*small\.png"):
         sampler = CropSampler(tmp_path, crop=24, seed=0)
-    assert len(sampler.images) == 1
+    assert len(sampler) == 1
 
 
 def test_a_folder_of_only_too_small_images_is_a_user_error(tmp_path):
@@ -95,7 +98,7 @@ def test_a_run_writes_config_history_validation_panels_and_a_safe_checkpoint(ima
     assert json.loads((run / "config.json").read_text())["n_blocks"] == 1
     history = read_history(run / "history.csv")
     assert history["step"] == [2.0, 4.0]
-    assert set(history) == {"step", "g_content", "g_total", "lr", "seconds"}  # no GAN columns for SRResNet
+    assert set(history) == {"step", "g_content", "g_total", "learning_rate", "seconds"}  # no GAN columns
     assert all(v > 0 for v in history["g_total"])
     val = read_history(run / "val.csv")
     assert val["step"] == [2.0, 4.0] and all(20 < p < 60 for p in val["bicubic_psnr"])
@@ -127,13 +130,13 @@ def test_resuming_with_other_settings_is_refused(images):
 def test_resuming_with_a_lower_learning_rate_scales_the_srgan_schedule(images):
     config = tiny(images, "gan", "srgan")
     train(config, until=1, progress=False)
-    run = train(dataclasses.replace(config, lr=1e-5), resume=True, progress=False)
-    assert read_history(run / "history.csv")["lr"] == pytest.approx([1e-4, 1e-5, 1e-6, 1e-6])
+    run = train(dataclasses.replace(config, learning_rate=1e-5), resume=True, progress=False)
+    assert read_history(run / "history.csv")["learning_rate"] == pytest.approx([1e-4, 1e-5, 1e-6, 1e-6])
 
 
 def test_srgan_logs_gan_losses_and_drops_the_learning_rate_tenfold_at_half_the_steps(images):
     history = read_history(train(tiny(images, "gan", "srgan"), progress=False) / "history.csv")
-    assert history["lr"] == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5])
+    assert history["learning_rate"] == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5])
     assert all(0 < v < 1 for v in history["d_real"] + history["d_fake"])
     for g_total, content, adversarial in zip(
         history["g_total"], history["g_content"], history["g_adversarial"], strict=True
@@ -155,7 +158,7 @@ def test_an_srgan_step_updates_generator_and_discriminator_but_not_the_vgg(image
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(images):
-    config = tiny(images, "run", lr=1e30, checkpoint_every=1)  # the first step blows the weights up
+    config = tiny(images, "run", learning_rate=1e30, checkpoint_every=1)  # step 1 blows the weights up
     with pytest.raises(
         UserError, match=r"loss became (nan|inf) at step 2 .*; the last good checkpoint is .*\(step 1\)"
     ):
@@ -213,14 +216,14 @@ def test_a_short_training_run_beats_bicubic_on_a_held_out_crop(tmp_path):
         crop=48,
         n_blocks=2,
         channels=16,
-        lr=2e-3,
+        learning_rate=2e-3,
         log_every=100,
         val_every=10**6,
         checkpoint_every=10**6,
     )
     train(config, until=500, progress=False)
-    run = train(dataclasses.replace(config, lr=2e-4), resume=True, progress=False)
-    assert read_history(run / "history.csv")["lr"][-1] == pytest.approx(2e-4)
+    run = train(dataclasses.replace(config, learning_rate=2e-4), resume=True, progress=False)
+    assert read_history(run / "history.csv")["learning_rate"][-1] == pytest.approx(2e-4)
     hr = modcrop(load_image(tmp_path / "val" / "held_out.png"), 4)
     lr = quantize(imresize(hr, 1 / 4))
     model = load_generator(run / "checkpoint.pt")
@@ -236,3 +239,151 @@ def test_a_time_limit_stops_at_the_next_log_step_with_a_checkpoint_that_resumes(
     assert read_history(images / "timed" / "val.csv")["step"] == [3.0]
     train(dataclasses.replace(config, steps=5), resume=True, progress=False)
     assert load_checkpoint(images / "timed" / "checkpoint.pt")["step"] == 5
+
+
+def test_vectorised_crops_are_the_windows_and_turns_drawn_from_the_seed(tmp_path):
+    """Each crop equals its image's window at the drawn position, flipped then transposed as drawn."""
+    for i, (h, w) in enumerate([(30, 41), (52, 33), (24, 24)]):
+        save_image(torch.rand(3, h, w), tmp_path / f"im{i}.png")
+    sampler = CropSampler(tmp_path, crop=24, seed=3)
+    images = [(load_image(p) * 255).round().to(torch.uint8) for p in sorted(tmp_path.glob("*.png"))]
+    g = torch.Generator().manual_seed(3)  # the sampler's draws, in its order
+    crops = sampler.sample(16)
+    idx = torch.randint(3, (16,), generator=g)
+    sizes = torch.tensor([img.shape[-2:] for img in images])[idx]
+    top = (torch.rand(16, generator=g, dtype=torch.float64) * (sizes[:, 0] - 23)).long()
+    left = (torch.rand(16, generator=g, dtype=torch.float64) * (sizes[:, 1] - 23)).long()
+    turn = torch.randint(8, (16,), generator=g)
+    for b in range(16):
+        want = images[idx[b]][:, top[b] : top[b] + 24, left[b] : left[b] + 24]
+        if turn[b] & 2:
+            want = want.flip(-2)
+        if turn[b] & 4:
+            want = want.flip(-1)
+        if turn[b] & 1:
+            want = want.transpose(-2, -1)
+        assert torch.equal(crops[b], want), b
+
+
+def test_a_renamed_copy_of_a_benchmark_file_is_refused_by_its_content(tmp_path, monkeypatch):
+    save_image(torch.rand(3, 32, 32), tmp_path / "holiday.png")
+    digest = __import__("hashlib").sha256((tmp_path / "holiday.png").read_bytes()).hexdigest()
+    monkeypatch.setattr(
+        "srlib.data.benchmark_hashes", lambda: {digest: "benchmarks/Set5/HR/baby_SRF_4_HR.png"}
+    )
+    with pytest.raises(UserError, match=r"holiday\.png is the benchmark file benchmarks/Set5/HR/baby"):
+        CropSampler(tmp_path, crop=24, seed=0)
+
+
+def test_a_real_set5_file_copied_under_another_name_is_refused(data_root, tmp_path):
+    source = next((data_root / "benchmarks" / "Set5" / "HR").iterdir())
+    (tmp_path / "my_photo.png").write_bytes(source.read_bytes())
+    with pytest.raises(UserError, match="my_photo.png is the benchmark file benchmarks/Set5"):
+        CropSampler(tmp_path, crop=24, seed=0)
+
+
+def test_constructing_a_trainer_writes_nothing_and_leaves_cudnn_autotune_as_it_was(images):
+    before = torch.backends.cudnn.benchmark
+    trainer = make_trainer(tiny(images, "run"))
+    assert not (images / "run").exists()
+    trainer.run(until=1, progress=False)
+    assert (images / "run" / "config.json").is_file()
+    assert torch.backends.cudnn.benchmark == before
+
+
+def test_the_cudnn_autotuner_is_on_only_inside_a_cuda_run():
+    torch.backends.cudnn.benchmark = False
+    with Runtime(torch.device("cuda"), "fp32").tuned():
+        assert torch.backends.cudnn.benchmark
+    assert not torch.backends.cudnn.benchmark
+
+
+@pytest.mark.parametrize(
+    "capability,amp,chosen",
+    [((7, 5), "auto", "fp16"), ((8, 0), "auto", "bf16"), ((9, 0), "auto", "bf16"), ((7, 0), "off", "fp32"),
+     ((8, 6), "fp16", "fp16")],
+)  # fmt: skip
+def test_precision_is_bf16_only_where_the_card_has_it_natively(monkeypatch, capability, amp, chosen):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert choose_precision(torch.device("cuda"), amp) == chosen
+    assert choose_precision(torch.device("cpu"), "auto") == "fp32"
+    with pytest.raises(UserError, match="--amp bf16 needs a CUDA GPU"):
+        choose_precision(torch.device("cpu"), "bf16")
+
+
+def test_the_chosen_precision_is_saved_in_the_runs_config(images):
+    run = train(tiny(images, "run", steps=1), progress=False)
+    runtime = json.loads((run / "config.json").read_text())["runtime"]
+    assert runtime["precision"] == "fp32" and runtime["device"] == "cpu"
+    assert runtime["torch"] == torch.__version__
+
+
+def test_a_process_other_than_rank_0_writes_no_file(images, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("rank 1 wrote a file")
+
+    for name in ("write_text", "write_csv", "save_checkpoint", "comparison_figure", "save_generator"):
+        monkeypatch.setattr(f"srlib.train.{name}", refuse)
+    config = tiny(images, "run", val_every=2, checkpoint_every=2, snapshot_every=2)
+    trainer = make_trainer(config, runtime=Runtime(torch.device("cpu"), "fp32", rank=1, world=1))
+    trainer.run(progress=False)
+    assert trainer.step == 4 and len(trainer.history["step"]) == 4  # it trained and kept its own history
+    assert not (images / "run").exists()
+
+
+def test_the_discriminator_is_unfrozen_even_when_the_generator_step_fails(images):
+    trainer = make_trainer(tiny(images, "gan", "srgan"))
+    lr, hr = trainer.next_batch()
+    with pytest.raises(UserError, match="shapes differ"):
+        trainer.generator_step(trainer.g(lr), hr[..., :-4])
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())
+
+
+def test_label_smoothing_is_the_bce_against_the_smoothed_real_target():
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5])
+    smooth = discriminator_loss(real, fake, real_label=0.9)
+    expected = -(0.9 * torch.log(torch.sigmoid(real)) + 0.1 * torch.log(1 - torch.sigmoid(real))).mean()
+    expected += -torch.log(1 - torch.sigmoid(fake)).mean()
+    assert smooth.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert smooth.item() > discriminator_loss(real, fake).item()  # a confident D pays for its certainty
+
+
+@pytest.mark.parametrize("d_steps,d_every,updates", [(1, 1, 4), (2, 1, 8), (1, 2, 2)])
+def test_the_discriminator_is_updated_d_steps_times_every_d_every_steps(images, d_steps, d_every, updates):
+    trainer = make_trainer(tiny(images, "gan", "srgan", d_steps=d_steps, d_every=d_every))
+    trainer.run(progress=False)
+    adam_steps = {int(s["step"]) for s in trainer.d_optimizer.state.values()}
+    assert adam_steps == {updates}
+    assert int(next(iter(trainer.g_optimizer.state.values()))["step"]) == 4  # G: once a step, always
+
+
+def test_snapshots_keep_the_generator_every_n_steps_beside_the_checkpoint(images):
+    run = train(tiny(images, "run", checkpoint_every=1, snapshot_every=2), progress=False)
+    snaps = sorted(p.name for p in (run / "snapshots").iterdir())
+    assert snaps == ["generator_step_0000002.safetensors", "generator_step_0000004.safetensors"]
+    last = load_generator(run / "snapshots" / snaps[-1])
+    for name, tensor in load_checkpoint(run / "checkpoint.pt")["generator"].items():
+        assert torch.equal(last.state_dict()[name], tensor), name
+
+
+def test_srgan_learning_rates_drop_at_the_configured_decay_step(images):
+    history = read_history(train(tiny(images, "gan", "srgan", decay_step=1), progress=False) / "history.csv")
+    assert history["learning_rate"] == pytest.approx([1e-4, 1e-5, 1e-5, 1e-5])
+
+
+def test_srgan_runs_default_to_the_papers_two_hundred_thousand_steps():
+    assert TrainConfig(out="x", model="srgan").steps == 2 * 10**5
+    assert TrainConfig(out="x").steps == 10**6
+
+
+def test_a_checkpoint_of_the_previous_format_still_resumes(images):
+    config = tiny(images, "old")
+    train(config, until=2, progress=False)
+    path = images / "old" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["lr"] = ckpt["config"].pop("learning_rate")  # as written before the rename
+    ckpt["config"]["amp"] = True
+    ckpt["history"]["lr"] = ckpt["history"].pop("learning_rate")
+    torch.save(ckpt, path)
+    run = train(config, resume=True, progress=False)
+    assert read_history(run / "history.csv")["learning_rate"] == pytest.approx([1e-4] * 4)

@@ -1,0 +1,73 @@
+"""The training checkpoint format: one schema, written by `srlib.train`, read by training and `srlib.weights`.
+
+``checkpoint.pt`` is a ``torch.save`` of plain containers and tensors only, so that it loads with
+``torch.load(weights_only=True)``, which refuses pickled code:
+
+    config        the run's TrainConfig as a dict (see `srlib.train`)
+    step          steps done
+    seconds       training time so far
+    history       {column: [values]} of history.csv;  val_history: the same for val.csv
+    rng           {"torch": CPU RNG state, "cuda": [per-GPU states], "data": [crop-sampler state per process]}
+    generator     the generator's state dict; the optimisers', schedulers', scalers' (and for SRGAN the
+                  discriminator's) state dicts under their names (`srlib.train.Trainer.state_objects`)
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from srlib.data import atomic_path
+from srlib.errors import UserError
+
+REQUIRED = ("config", "step", "generator", "rng")
+ARCH_KEYS = ("scale", "n_blocks", "channels")  # the config entries that size the generator
+# names of settings renamed since a checkpoint may have been written: old -> new
+RENAMED = {"lr": "learning_rate"}
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write a checkpoint atomically: a crash while writing leaves the previous file intact."""
+    missing = [k for k in REQUIRED if k not in state]
+    if missing:
+        raise ValueError(f"a checkpoint needs {', '.join(missing)}")
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str, Any]:
+    """A checkpoint as a dict, or a one-line UserError (missing, corrupt, pickled objects, not srlib's).
+
+    ``hint`` ends each error: what the caller's user should do instead. Old setting names are renamed
+    (``RENAMED``), so checkpoints of earlier versions still resume and export.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint; {hint}")
+    with open(path, "rb") as f:
+        zipped = f.read(2) == b"PK"
+    try:
+        with open(path, "rb") as f:  # a file object: torch.load would hand a "*.safetensors" name elsewhere
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if zipped:  # a well-formed torch file whose pickle names classes or functions
+            raise UserError(
+                f"{path}: refused: it holds pickled Python objects, not only tensors, and loading them "
+                f"could run arbitrary code (torch.load weights_only=True says no); {hint}"
+            ) from None
+        raise UserError(f"{path}: not a .safetensors file nor a checkpoint.pt (corrupt?); {hint}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}; truncated?); {hint}") from None
+    config = ckpt.get("config") if isinstance(ckpt, dict) else None
+    if not (
+        isinstance(config, dict) and set(ARCH_KEYS) <= config.keys() and isinstance(ckpt["generator"], dict)
+    ):
+        raise UserError(f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {hint}")
+    for old, new in RENAMED.items():
+        if old in config and new not in config:
+            config[new] = config.pop(old)
+    return ckpt
