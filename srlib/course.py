@@ -20,9 +20,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 from tqdm.auto import tqdm
 
+from srlib.checkpoint import load_checkpoint
 from srlib.errors import UserError
 from srlib.profiles import ENV_VAR, Profile
-from srlib.train import TrainConfig, load_checkpoint, make_trainer, read_history
+from srlib.train import TrainConfig, make_trainer, read_history
 from srlib.weights import WEIGHTS_DIR, load_generator, trained_as
 
 SHIPPED_RECORDS = WEIGHTS_DIR / "training"  # config, history, val.csv and panels of the shipped runs
@@ -76,7 +77,7 @@ def train_config(
         steps=steps,
         batch_size=profile.srgan_batch_size if srgan else profile.batch_size,
         crop=profile.crop,
-        lr=profile.lr,
+        learning_rate=profile.lr,
         max_images=profile.train_images,
         log_every=min(profile.log_every, every),
         val_every=every,

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from srlib.checkpoint import load_checkpoint
 from srlib.course import (
     SMOKE_BANNER,
     gpu_notice,
@@ -24,7 +25,7 @@ from srlib.data import save_image
 from srlib.models import Discriminator, SRResNet
 from srlib.plot import SUM, architecture, architecture_figure
 from srlib.profiles import get_profile
-from srlib.train import load_checkpoint, read_history
+from srlib.train import read_history
 from srlib.weights import pretrained_path, save_generator
 
 
@@ -90,7 +91,7 @@ def test_train_config_takes_the_profile_sizes_and_the_init_generators(tmp_path):
     g = train_config(smoke, tmp_path / "gan", "srgan", chunks=2, init=str(init), content="mse")
     assert (g.steps, g.batch_size, g.n_blocks, g.channels, g.content) == (6, 2, 3, 8, "mse")
     assert g.val_every == 3
-    assert train_config(smoke, tmp_path / "r", steps=9, lr=1e-3).lr == 1e-3
+    assert train_config(smoke, tmp_path / "r", steps=9, learning_rate=1e-3).learning_rate == 1e-3
 
 
 def _tiny_run(tmp_path, steps=4, chunks=2):
