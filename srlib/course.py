@@ -125,6 +125,7 @@ def live_train(
             bar.update(until - step)
             step = until
             handle = _show(plot(read_history(run_dir / "history.csv")), show, handle)
+    print(f"{run_dir.name}: trained to step {step:,} of {config.steps:,}, checkpoint saved")
     return run_dir
 
 
