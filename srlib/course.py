@@ -200,3 +200,4 @@ def introduce(profile: Profile, trains: bool = True) -> str:
         torch.set_num_threads(1)
     lines = (profile.describe(), smoke_banner(profile) if trains else "", gpu_notice(profile))
     return "\n".join(line for line in lines if line)
+

@@ -153,3 +153,4 @@ def test_hand_over_prefers_the_students_runs_and_labels_them(tmp_path):
     assert own_generators(smoke, tmp_path) == {"your srresnet": own, "your srgan-mse": gan}
     assert own_generators(get_profile("cpu"), tmp_path) == {}  # another profile's runs are not mixed in
 
+
