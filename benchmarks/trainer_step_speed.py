@@ -1,20 +1,26 @@
-"""Seconds per training step of srlib's own trainers (batch 16, 96x96 HR crops, the paper's networks) on
-the real training images: SRResNet, SRGAN-MSE and SRGAN-VGG54 (random VGG weights: same cost as ImageNet's).
-Each step includes drawing the crops and making the LR batch, as in training.
+"""Seconds per training step of srlib's trainers, split into data time (crops + LR making) and compute time
+(forward, backward, Adam), beside a peer step: the per-crop Python sampler that srlib used before (crops cut
+and turned one by one on the CPU, then copied to the device) feeding the same training step.
+Setups run interleaved, round after round, so that a drifting machine speed hits them alike.
 
-    SRLIB_DATA=../shared/data python benchmarks/trainer_step_speed.py [--steps 3] [--device cpu] \\
-        [--batch-size 16]
+    SRLIB_DATA=../shared/data python benchmarks/trainer_step_speed.py [--steps 10] [--rounds 3] \\
+        [--device cpu|cuda] [--batch-sizes 16 64] [--amp off bf16] [--setups srresnet srgan-mse] \\
+        [--max-images 40]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
 import torch
 
+from srlib.data import make_lr
 from srlib.evaluate import synchronize
+from srlib.models import to_model_range
+from srlib.runtime import device_name
 from srlib.train import TrainConfig, make_trainer
 
 SETUPS = {
@@ -24,28 +30,88 @@ SETUPS = {
 }
 
 
+def peer_batch(trainer, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tutorial-style data path: one crop at a time in Python on the CPU, then one copy to the device."""
+    s, c, g = trainer.sampler, trainer.config.crop, trainer.sampler.generator
+    crops = []
+    for _ in range(batch):
+        i = int(torch.randint(len(s), (1,), generator=g))
+        h, w, start = int(s.heights[i]), int(s.widths[i]), int(s.offsets[i])
+        img = s.pixels[start : start + 3 * h * w].view(3, h, w).cpu()
+        top, left = (
+            int(torch.randint(h - c + 1, (1,), generator=g)),
+            int(torch.randint(w - c + 1, (1,), generator=g)),
+        )
+        k = int(torch.randint(8, (1,), generator=g))
+        patch = img[:, top : top + c, left : left + c]
+        crops.append(torch.rot90(patch.flip(-1) if k >= 4 else patch, k % 4, dims=(-2, -1)))
+    hr = torch.stack(crops).to(trainer.rt.device).float() / 255
+    return make_lr(hr, trainer.config.scale), to_model_range(hr)
+
+
+def time_steps(trainer, steps: int, peer: bool) -> tuple[float, float]:
+    """Mean (data seconds, compute seconds) per step over ``steps`` steps."""
+    data = compute = 0.0
+    device = trainer.rt.device
+    for _ in range(steps):
+        synchronize(device)
+        t0 = time.perf_counter()
+        batch = peer_batch(trainer, trainer.config.batch_size) if peer else trainer.next_batch()
+        synchronize(device)
+        t1 = time.perf_counter()
+        trainer.train_step(*batch)
+        synchronize(device)
+        data, compute = data + t1 - t0, compute + time.perf_counter() - t1
+    return data / steps, compute / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16])
+    parser.add_argument(
+        "--amp", nargs="+", default=["off"], help="precisions to compare (auto, bf16, fp16, off)"
+    )
+    parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=["srresnet"])
+    parser.add_argument("--max-images", type=int, default=40, help="training images to load (speed only)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer data path")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, crop 96")
-    for name in args.setups:
-        with tempfile.TemporaryDirectory() as out:
-            config = TrainConfig(out=out, device=args.device, batch_size=args.batch_size, **SETUPS[name])
-            trainer = make_trainer(config)
-            trainer.train_step(*trainer.next_batch())  # warm-up
-            synchronize(trainer.rt.device)
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                trainer.train_step(*trainer.next_batch())
-            synchronize(trainer.rt.device)
-            seconds = (time.perf_counter() - start) / args.steps
-        print(f"{name:<12} {seconds:8.4f} s/step on {trainer.rt.device}")
+    torch.backends.cudnn.benchmark = True
+    cpu = device_name(torch.device("cpu"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU {cpu}, crop 96")
+    trainers, times = {}, {}
+    with tempfile.TemporaryDirectory() as out:
+        for name in args.setups:
+            for batch in args.batch_sizes:
+                for amp in args.amp:
+                    config = TrainConfig(
+                        out=f"{out}/{name}{batch}{amp}", device=args.device, batch_size=batch, amp=amp,
+                        max_images=args.max_images, **SETUPS[name],
+                    )  # fmt: skip
+                    trainer = make_trainer(config)
+                    trainer.train_step(*trainer.next_batch())  # warm-up (cuDNN picks its algorithms)
+                    for peer in (False,) if args.no_peer else (False, True):
+                        key = (name, batch, trainer.rt.precision, "peer data" if peer else "srlib")
+                        trainers[key], times[key] = (trainer, peer), []
+        for _ in range(args.rounds):
+            for key, (trainer, peer) in trainers.items():
+                times[key].append(time_steps(trainer, args.steps, peer))
+    device = next(iter(trainers.values()))[0].rt.describe()
+    print(
+        f"device {device['device']} ({device['device_name']}); medians of {args.rounds} x {args.steps} steps"
+    )
+    head = ("setup", "batch", "prec", "data path", "data ms", "compute ms", "steps/s")
+    print("{:<12} {:>5} {:>5} {:<10} {:>8} {:>10} {:>8}".format(*head))
+    for (name, batch, precision, path), rows in times.items():
+        data, compute = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+        print(
+            f"{name:<12} {batch:>5} {precision:>5} {path:<10} {1e3 * data:8.2f} {1e3 * compute:10.2f} "
+            f"{1 / (data + compute):8.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -139,11 +139,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         given["vgg_weights"] = None
     if args.resume:
         return resume_config(args.out, **given)
-    if args.model == "srgan":  # the generator's size is that of the SRResNet it starts from
+    if args.model == "srgan" and args.init is None:
+        raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
+    if args.init is not None:  # the generator's size is that of the weights it starts from
         from srlib.weights import read_weights
 
-        if args.init is None:
-            raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
         arch = json.loads(read_weights(args.init)[1].get("config", "{}"))
         given = {**{k: arch[k] for k in ("scale", "n_blocks", "channels") if k in arch}, **given}
     return TrainConfig(out=str(args.out), model=args.model, **given)
@@ -216,6 +216,8 @@ def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> 
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
     p.add_argument("--snapshot-every", type=int, help="also keep the generator every N steps, in snapshots/")
     p.add_argument("--val-dir", type=Path, help="held-out HR images (default: the scikit-image samples)")
+    what = "SRResNet weights to start from (a new run needs them)" if model == "srgan" else "weights to tune"
+    p.add_argument("--init", type=Path, help=what)
     p.add_argument(
         "--time-limit",
         type=float,
@@ -250,7 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
     models = p.add_subparsers(dest="model", required=True)
     add_train_parser(models, "srresnet", "SRResNet-MSE: pixel MSE, Adam 1e-4")
     p = add_train_parser(models, "srgan", "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
-    p.add_argument("--init", type=Path, help="SRResNet weights to start from (needed for a new run)")
     p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
     p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
     p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")

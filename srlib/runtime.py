@@ -49,7 +49,11 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:  # Linux: the model name that lscpu shows
+                return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        except (OSError, StopIteration):
+            return platform.processor() or platform.machine()
     return device.type
 
 

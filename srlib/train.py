@@ -86,8 +86,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     seed: int = 0
     quantize_lr: bool = True  # round LR inputs to 8 bits, as the benchmarks' LR files are
+    init: str | None = None  # generator weights to start from (.safetensors, checkpoint.pt); SRGAN needs it
     # SRGAN only
-    init: str | None = None  # SRResNet weights to start the generator from (.safetensors or checkpoint.pt)
     content: str = "vgg54"  # "vgg54", "vgg22" or "mse"
     vgg_weights: str | None = "imagenet"  # "imagenet", a path to torchvision vgg19 weights, or None (random)
     adv_weight: float = 1e-3
@@ -276,6 +276,20 @@ class Trainer:
     def train_step(self, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         """One update on an LR batch in [0, 1] and its HR batch in [-1, 1]; returns the losses to log."""
         raise NotImplementedError
+
+    def new_generator(self) -> SRResNet:
+        """The SRResNet of the config, with the weights of ``config.init`` when given (not on resume)."""
+        c = self.config
+        generator = SRResNet(c.scale, c.n_blocks, c.channels)
+        if c.init and not self.resuming:  # a resumed run takes its weights from the checkpoint
+            init = load_generator(c.init)
+            if init.config() != generator.config():
+                raise UserError(
+                    f"{c.init} holds SRResNet({init.config()}), but this run is SRResNet"
+                    f"({generator.config()}): give the same scale, blocks and channels"
+                )
+            generator.load_state_dict(init.state_dict())
+        return generator
 
     @staticmethod
     def update(loss: Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
@@ -485,7 +499,7 @@ class SRResNetTrainer(Trainer):
 
     def build(self) -> None:
         c = self.config
-        self.generator = SRResNet(c.scale, c.n_blocks, c.channels)
+        self.generator = self.new_generator()
         self.g = self.rt.wrap(self.generator)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.learning_rate, betas=c.betas)
         self.g_scaler = self.rt.grad_scaler()
@@ -512,15 +526,7 @@ class SRGANTrainer(Trainer):
 
     def build(self) -> None:
         c = self.config
-        self.generator = SRResNet(c.scale, c.n_blocks, c.channels)
-        if c.init and not self.resuming:  # a resumed run takes its weights from the checkpoint
-            init = load_generator(c.init)
-            if init.config() != self.generator.config():
-                raise UserError(
-                    f"{c.init} holds SRResNet({init.config()}), but this run is SRResNet"
-                    f"({self.generator.config()}): give the same scale, blocks and channels"
-                )
-            self.generator.load_state_dict(init.state_dict())
+        self.generator = self.new_generator()
         self.discriminator = Discriminator(base=c.d_channels)
         self.g, self.d = self.rt.wrap(self.generator), self.rt.wrap(self.discriminator)
         self.loss = PerceptualLoss(c.content, c.vgg_weights, c.adv_weight).to(self.rt.device)
