@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data/benchmarks),)
 export SRLIB_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: demo test lint unit nbval clean
+.PHONY: demo test lint unit nbval clean colab-links
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: lint unit nbval
 
 lint: $(STAMP)
-	$(BIN)/ruff check srlib tests benchmarks
+	$(BIN)/ruff check srlib tests benchmarks scripts hubconf.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -33,6 +33,11 @@ ifneq ($(wildcard notebooks/*.ipynb),)
 else
 	@echo "nbval: no notebooks yet"
 endif
+
+# After forking: `make colab-links REPO=owner/name` points pyproject.toml, the notebooks' Colab badges and
+# install cells, README.md and CITATION.cff at the fork (without REPO: re-derive them from pyproject.toml).
+colab-links: $(STAMP)
+	$(BIN)/python scripts/colab_links.py $(if $(REPO),--repo $(REPO))
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

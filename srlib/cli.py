@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -17,7 +16,7 @@ from srlib.errors import UserError
 from srlib.imresize import METHODS
 from srlib.losses import CONTENT_LOSSES
 from srlib.runtime import AMP_CHOICES
-from srlib.weights import PRETRAINED
+from srlib.weights import PRETRAINED, RENAMED
 
 if TYPE_CHECKING:
     from srlib.train import TrainConfig
@@ -142,14 +141,15 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     if args.model == "srgan" and args.init is None:
         raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
     if args.init is not None:  # the generator's size is that of the weights it starts from
-        from srlib.weights import read_weights
+        from srlib.weights import load_generator
 
-        arch = json.loads(read_weights(args.init)[1].get("config", "{}"))
+        arch = load_generator(args.init).config()  # a bad --init fails here, before any download
         given = {**{k: arch[k] for k in ("scale", "n_blocks", "channels") if k in arch}, **given}
     return TrainConfig(out=str(args.out), model=args.model, **given)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from srlib.data import TRAINING, ensure_data
     from srlib.train import read_history, train
 
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
@@ -158,6 +158,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
     config = train_config(args)
     time_limit = None if args.time_limit is None else args.time_limit * 60
+    if config.data is None:  # the default training set, T91 + BSDS200: fetched when missing
+        ensure_data(*TRAINING)
     run = train(config, resume=args.resume, time_limit=time_limit)
     if int(os.environ.get("RANK", 0)) == 0:
         val = read_history(run / "val.csv")
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -272,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=PRETRAINED, help="a shipped generator (weights/)")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
     p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
     p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")

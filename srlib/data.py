@@ -1,8 +1,10 @@
 """Datasets and image I/O: where the benchmark and training images are, fetching them, and reading them.
 
 The registry (`registry.tsv`, shipped in the package) lists every file of the known datasets with its public
-URL and sha256. `fetch` downloads what is missing with pooch into the data folder and checks every file
-against its sha256. The data folder is ``$SRLIB_DATA`` when set, else the project's ``data/`` folder.
+URL and sha256. `fetch` downloads what is missing with pooch into the data folder, with a progress bar, and
+checks every file against its sha256; `ensure_data` does so for several datasets and, offline, stops with one
+line saying how to get them. The data folder is ``$SRLIB_DATA`` when set, else the project's ``data/``
+folder (else the user's cache folder, for an installed package).
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ from srlib.imresize import imresize
 
 # dataset name -> folder (relative to the data root) holding its HR images
 BENCHMARKS = {"Set5": "benchmarks/Set5", "Set14": "benchmarks/Set14", "BSD100": "benchmarks/BSD100"}
-TRAINING = {"T91": "train/T91", "BSDS200": "train/BSDS200"}
-DATASETS = {**BENCHMARKS, **TRAINING}
+TRAINING = {"T91": "train/T91", "BSDS200": "train/BSDS200"}  # the "291 images", `srlib train`'s default
+EXTRA = {"BSDS500_test": "train_extra/BSDS500_test"}  # 200 more training images, none of them a benchmark's
+DATASETS = {**BENCHMARKS, **TRAINING, **EXTRA}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+class DownloadError(UserError):
+    """A file is missing and could not be downloaded (no network, server down)."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +86,14 @@ def check_dataset(name: str) -> str:
 def check_benchmark(name: str) -> None:
     """Raise a UserError unless ``name`` is one of the benchmark sets."""
     if name not in BENCHMARKS:
-        kind = "a training set, not a benchmark" if name in TRAINING else "not a known benchmark"
+        kind = "a training set, not a benchmark" if name in DATASETS else "not a known benchmark"
         raise UserError(f"{name!r} is {kind}; choose from {', '.join(BENCHMARKS)}")
 
 
 def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
     """Registry paths of one dataset part: ``"HR"`` or ``"LR"`` (benchmarks) or all images (training sets)."""
     folder = check_dataset(name)
-    if name in TRAINING:
+    if name not in BENCHMARKS:
         sub = folder + "/"
     elif part == "HR":
         sub = f"{folder}/HR/"
@@ -99,6 +106,19 @@ def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
     return files
 
 
+def _dataset_of(path: str) -> str:
+    """The name of the dataset a registry path belongs to."""
+    return next(name for name, folder in DATASETS.items() if path.startswith(folder + "/"))
+
+
+def _is_verified(local: Path, entry: RegistryEntry) -> bool:
+    import pooch
+
+    if not (local.is_file() and local.stat().st_size == entry.size):
+        return False
+    return pooch.file_hash(str(local)) == entry.sha256
+
+
 def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -> Path:
     """Return the local copy of a registry file, downloading and sha256-checking it when missing.
 
@@ -107,11 +127,12 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
     """
     import pooch
 
+    pooch.get_logger().setLevel("WARNING")  # one progress bar per dataset instead of a line per file
     entry = registry()[path]
     root = data_root() if root is None else Path(root)
     url = f"{mirror.rstrip('/')}/{urllib.parse.quote(path)}" if mirror else entry.url
     local = root / path
-    if local.is_file() and pooch.file_hash(str(local)) == entry.sha256:
+    if _is_verified(local, entry):
         return local
     try:
         pooch.retrieve(
@@ -123,18 +144,65 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
             "the server may hold another version: try again or use another mirror"
         ) from None
     except (requests.RequestException, OSError) as e:
-        raise UserError(
-            f"could not download {url} ({type(e).__name__}); check the connection, or set "
-            "SRLIB_DATA to a folder that already holds the datasets"
+        raise DownloadError(
+            f"could not download {url} ({type(e).__name__}; no network?): run `srlib fetch "
+            f"{_dataset_of(path)}` where there is a connection, or set SRLIB_DATA to a folder that holds it"
         ) from None
     return local
 
 
 def fetch(
-    name: str, part: str = "HR", scale: int = 4, root: Path | None = None, mirror: str | None = None
+    name: str,
+    part: str = "HR",
+    scale: int = 4,
+    root: Path | None = None,
+    mirror: str | None = None,
+    progress: bool = True,
 ) -> list[Path]:
-    """Local paths of a dataset part (see `dataset_files`), downloading missing files first."""
-    return [fetch_file(p, root, mirror) for p in dataset_files(name, part, scale)]
+    """Local paths of a dataset part (see `dataset_files`), downloading missing files first.
+
+    The files already there are checked against their sha256; the download of the others shows one
+    progress bar (bytes) for the part.
+    """
+    from tqdm.auto import tqdm
+
+    root = data_root() if root is None else Path(root)
+    files = dataset_files(name, part, scale)
+    missing = [registry()[p] for p in files if not _is_verified(root / p, registry()[p])]
+    if missing:
+        fetch_file(missing[0].path, root, mirror)  # before the bar: offline, the error is the only output
+        desc = f"{name} {part}" if name in BENCHMARKS else name
+        total, done = sum(e.size for e in missing), missing[0].size
+        bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=desc, disable=not progress)
+        with bar:
+            for entry in missing[1:]:
+                fetch_file(entry.path, root, mirror)
+                bar.update(entry.size)
+    return [root / p for p in files]
+
+
+def ensure_data(*names: str, root: Path | None = None, mirror: str | None = None) -> Path:
+    """Make sure the datasets ``names`` (default: the benchmarks and the 291 training images) are in the data
+    folder, downloading what is missing (sha256-checked, with a progress bar); return the data folder.
+
+    Offline with files missing, one UserError names the fix: `srlib fetch NAMES`, or ``SRLIB_DATA``.
+    The training images end up in ``<data folder>/train``, where `srlib train` looks by default.
+    """
+    names = names or (*BENCHMARKS, *TRAINING)
+    for name in names:
+        check_dataset(name)
+    root = data_root() if root is None else Path(root)
+    try:
+        for name in names:
+            for part in ("HR", "LR") if name in BENCHMARKS else ("HR",):
+                fetch(name, part, root=root, mirror=mirror)
+    except DownloadError:
+        raise DownloadError(
+            f"datasets missing from {root} and not downloadable here (no network?): run "
+            f"`srlib fetch {' '.join(names)}` where there is a connection, or set SRLIB_DATA to a folder "
+            "that holds them"
+        ) from None
+    return root
 
 
 def benchmark_pairs(name: str, scale: int = 4, root: Path | None = None) -> list[tuple[str, Path, Path]]:
@@ -320,17 +388,20 @@ class CropSampler:
         top = (torch.rand(batch, generator=g, dtype=torch.float64) * (h - c + 1)).long()
         left = (torch.rand(batch, generator=g, dtype=torch.float64) * (w - c + 1)).long()
         turn = torch.randint(8, (batch,), generator=g)  # bits: transpose, flip rows, flip columns
+        # draws come from the CPU (the same batches on any device); the index is built where the pixels are
+        draws = torch.stack([self.offsets[idx], h, w, top, left, turn]).to(self.pixels.device)
+        start, h, w, top, left, turn = (v.view(-1, 1, 1) for v in draws)
         # where output pixel (i, j) of each crop comes from: the window flipped, then transposed
-        i, j = torch.arange(c).view(1, c, 1), torch.arange(c).view(1, 1, c)
+        i = torch.arange(c, device=draws.device).view(1, c, 1)
+        j = torch.arange(c, device=draws.device).view(1, 1, c)
         swap, flip_rows, flip_cols = ((turn >> b) & 1 == 1 for b in range(3))
-        rows = torch.where(swap.view(-1, 1, 1), j, i).expand(batch, c, c)
-        cols = torch.where(swap.view(-1, 1, 1), i, j).expand(batch, c, c)
-        rows = torch.where(flip_rows.view(-1, 1, 1), c - 1 - rows, rows)
-        cols = torch.where(flip_cols.view(-1, 1, 1), c - 1 - cols, cols)
-        pixel = (top.view(-1, 1, 1) + rows) * w.view(-1, 1, 1) + left.view(-1, 1, 1) + cols  # (batch, c, c)
-        plane = (h * w).view(-1, 1, 1, 1) * torch.arange(3).view(1, 3, 1, 1)
-        index = self.offsets.view(-1, 1, 1, 1)[idx] + plane + pixel.unsqueeze(1)  # (batch, 3, c, c)
-        return self.pixels[index.to(self.pixels.device)]
+        rows = torch.where(swap, j, i)
+        cols = torch.where(swap, i, j)
+        rows = torch.where(flip_rows, c - 1 - rows, rows)
+        cols = torch.where(flip_cols, c - 1 - cols, cols)
+        pixel = (top + rows) * w + left + cols  # (batch, c, c)
+        plane = (h * w).unsqueeze(1) * torch.arange(3, device=draws.device).view(1, 3, 1, 1)
+        return self.pixels[start.unsqueeze(1) + plane + pixel.unsqueeze(1)]  # (batch, 3, c, c)
 
 
 def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:

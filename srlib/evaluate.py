@@ -33,12 +33,22 @@ from srlib.metrics import gradient_magnitude, high_frequency_share, psnr, rgb_to
 
 Upscaler = Callable[[Tensor], Tensor]
 
-# Table 2 of Ledig et al. (CVPR 2017), x4, PSNR (dB) / SSIM.
+# Ledig et al. (CVPR 2017), x4, PSNR (dB) / SSIM, keyed by our method labels (`srlib.weights.trained_as`):
+# table 2 for the interpolations, SRResNet and SRGAN (whose content loss is VGG54), table 1 for SRGAN-MSE
+# (table 1 reports Set5 and Set14 only).
 PAPER = {
     "nearest": {"Set5": (26.26, 0.7552), "Set14": (24.64, 0.7100), "BSD100": (25.02, 0.6606)},
     "bicubic": {"Set5": (28.43, 0.8211), "Set14": (25.99, 0.7486), "BSD100": (25.94, 0.6935)},
     "srresnet": {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)},
     "srgan": {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)},
+    "srgan-mse": {"Set5": (30.64, 0.8701), "Set14": (26.92, 0.7611)},
+}
+PAPER_SOURCE = {
+    "nearest": "Ledig et al., table 2",
+    "bicubic": "Ledig et al., table 2",
+    "srresnet": "Ledig et al., table 2",
+    "srgan": "Ledig et al., table 2 (SRGAN-VGG54)",
+    "srgan-mse": "Ledig et al., table 1 (SRGAN-MSE)",
 }
 
 
@@ -169,19 +179,36 @@ def write_json(results: Mapping, path: str | Path) -> Path:
     return write_text(path, json.dumps(results, indent=2) + "\n")
 
 
-# The seed report's SRGAN (table 4.1): PSNR, SSIM and seconds per image on an RTX 2080 Ti.
+# The seed report this course started from: a student's reproduction of the paper's SRGAN, not the paper's
+# numbers. Its table 4.1: PSNR, SSIM and seconds per image on an RTX 2080 Ti.
 SEED_REPORT_SRGAN = {
     "Set5": (29.057, 0.839, 0.103),
     "Set14": (25.426, 0.688, 0.070),
     "BSD100": (24.248, 0.628, 0.039),
 }
+SEED_REPORT_SOURCE = "seed report: a student's reproduction (RTX 2080 Ti)"
+
+
+def _published_rows(method: str, sets: Sequence[str]) -> list[str]:
+    """The rows of the numbers published for ``method``: the paper's; for SRGAN, the seed report's too."""
+
+    def row(source: str, numbers: Mapping[str, tuple], fmt: str) -> str:
+        cells = [fmt.format(*numbers[s]) if s in numbers else "not reported" for s in sets]
+        return f"| {method} | {source} | " + " | ".join(cells) + " |"
+
+    rows = [row(PAPER_SOURCE[method], PAPER[method], "{:.2f} / {:.4f}")] if method in PAPER else []
+    if method == "srgan":
+        rows.append(row(SEED_REPORT_SOURCE, SEED_REPORT_SRGAN, "{:.3f} / {:.3f} / {:.3f} s"))
+    return rows
 
 
 def reproduction_table(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
-    """A Markdown table with a row for each method of ours and, under it, the published numbers.
+    """A Markdown table with a row for each method of ours and, under it, the published numbers of that model.
 
-    Cells are PSNR (dB) / SSIM / seconds per image; the paper gives no timings, the seed report does.
-    A variant such as "srgan-mse" is shown above the paper's "srgan" (VGG54) row, which says so.
+    Cells are PSNR (dB) / SSIM / seconds per image; the paper gives no timings, the seed report does. Each
+    method is paired with its own row of the paper: "srgan-mse" with table 1's SRGAN-MSE, "srgan" (VGG54)
+    with table 2. A variant such as "srgan-mse" is not the paper's SRGAN, whose rows (the paper's and the
+    seed report's) then follow at the end, for reference.
     """
     sets = list(next(iter(results.values())))
     lines = ["| method | source | " + " | ".join(sets) + " |", "| --- | --- |" + " --- |" * len(sets)]
@@ -191,20 +218,11 @@ def reproduction_table(results: Mapping[str, Mapping[str, Mapping]], device: str
             for s in sets
         ]
         lines.append(f"| {method} | ours{f' ({device})' if device else ''} | " + " | ".join(ours) + " |")
-        family = method.split("-")[0]
-        if family in PAPER:
-            paper = [
-                f"{PAPER[family][s][0]:.2f} / {PAPER[family][s][1]:.4f}" if s in PAPER[family] else ""
-                for s in sets
-            ]
-            source = "Ledig et al., table 2" + (" (SRGAN-VGG54)" if family == "srgan" != method else "")
-            lines.append(f"| {family} | {source} | " + " | ".join(paper) + " |")
-        if family == "srgan":
-            seed = [
-                "{:.3f} / {:.3f} / {:.3f} s".format(*SEED_REPORT_SRGAN[s]) if s in SEED_REPORT_SRGAN else ""
-                for s in sets
-            ]
-            lines.append("| srgan | seed report (RTX 2080 Ti) | " + " | ".join(seed) + " |")
+        lines += _published_rows(method, sets)
+    families = dict.fromkeys(m.split("-")[0] for m in results)  # "srgan" for "srgan-mse", in order
+    for family in families:
+        if family not in results:
+            lines += _published_rows(family, sets)
     return "\n".join(lines)
 
 
@@ -222,6 +240,25 @@ def detail_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
         cells = [f"{g:.2f} / {100 * h:.2f}%" for g, h in by_set.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
+    """The text of ``reproduction.md``: the reproduction table, what its rows are, the detail table."""
+    return (
+        "# Reproduction: x4 super-resolution on the benchmarks\n\n"
+        "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
+        "`srlib reproduce`. SSIM implementations differ between papers (see the README): compare SSIM "
+        "within one row source only. Under each row of ours is the paper's row for the same model (Ledig "
+        "et al., table 1 for SRGAN-MSE, table 2 otherwise); the seed report rows are the numbers of a "
+        "student's reproduction of SRGAN that this course started from, timed on an RTX 2080 Ti, not "
+        "the paper's.\n\n" + reproduction_table(results, device) + "\n\n"
+        "## Fine detail\n\n"
+        "Mean gradient magnitude of Y (Sobel, grey levels per pixel) / share of Y's spectral power above the "
+        "LR images' Nyquist frequency (1/8 cycle per pixel at x4), both with 4 pixels shaved: detail that "
+        "the LR input cannot hold, so an upscaler must create it. The HR row is the target.\n\n"
+        + detail_table(results)
+        + "\n"
+    )
 
 
 def reproduce(
@@ -247,19 +284,7 @@ def reproduce(
     results = {name: evaluate(up, datasets, 4, device) for name, up in upscalers.items()}
     write_json(results, out / "reproduction.json")
     where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
-    text = (
-        "# Reproduction: x4 super-resolution on the benchmarks\n\n"
-        "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
-        "`srlib reproduce`. SSIM implementations differ between papers (see the README): compare SSIM "
-        "within one row source only.\n\n" + reproduction_table(results, where) + "\n\n"
-        "## Fine detail\n\n"
-        "Mean gradient magnitude of Y (Sobel, grey levels per pixel) / share of Y's spectral power above the "
-        "LR images' Nyquist frequency (1/8 cycle per pixel at x4), both with 4 pixels shaved: detail that "
-        "the LR input cannot hold, so an upscaler must create it. The HR row is the target.\n\n"
-        + detail_table(results)
-        + "\n"
-    )
-    write_text(out / "reproduction.md", text)
+    write_text(out / "reproduction.md", reproduction_markdown(results, where))
     for set_name, image in figure_images:
         if set_name not in datasets:
             continue

@@ -15,7 +15,11 @@ from torch import Tensor, nn
 from srlib.errors import UserError
 from srlib.models import TruncatedVGG19, from_model_range
 
-# the paper rescales VGG feature maps by 1/12.75 to bring VGG losses to the scale of the pixel MSE
+# The paper divides VGG feature maps by 12.75 to bring VGG losses to the scale of the pixel MSE. That factor
+# was calibrated for the original Caffe VGG19, which takes 0-255 BGR images minus the mean pixel;
+# torchvision's VGG19 (ours) takes RGB in [0, 1] normalised by the ImageNet mean and std, and has other
+# weights, so its feature maps have another scale. Hence the factor is a parameter (`PerceptualLoss`'s
+# ``vgg_rescale``), and `gradient_balance` measures the balance of content and adversarial terms it gives.
 VGG_RESCALE = 12.75
 # content loss name -> VGG layer ("mse" uses no VGG): SRGAN-VGG54 is the paper's SRGAN
 CONTENT_LOSSES = {"vgg54": "5_4", "vgg22": "2_2", "mse": None}
@@ -32,17 +36,18 @@ def pixel_mse(sr: Tensor, hr: Tensor) -> Tensor:
     return F.mse_loss(sr, hr)
 
 
-def vgg_content_loss(vgg: TruncatedVGG19, sr: Tensor, hr: Tensor) -> Tensor:
-    """The paper's l_VGG/i.j: MSE between the VGG feature maps of SR and HR, each rescaled by 1/12.75.
+def vgg_content_loss(vgg: TruncatedVGG19, sr: Tensor, hr: Tensor, rescale: float = VGG_RESCALE) -> Tensor:
+    """The paper's l_VGG/i.j: MSE between the VGG feature maps of SR and HR, each divided by ``rescale``.
 
     SR and HR are in [-1, 1] and go to the VGG in [0, 1] (not clamped: clamping would stop the gradient where
     the generator overshoots). The HR features are constants; the SR path keeps its gradient, which is what
-    trains the generator: detaching it would silently switch the content loss off.
+    trains the generator: detaching it would silently switch the content loss off. The loss is in fp32, as
+    the VGG features are, also under autocast.
     """
     _check_same_shape(sr, hr)
     with torch.no_grad():
-        target = vgg(from_model_range(hr)) / VGG_RESCALE
-    return F.mse_loss(vgg(from_model_range(sr)) / VGG_RESCALE, target)
+        target = vgg(from_model_range(hr)) / rescale
+    return F.mse_loss(vgg(from_model_range(sr)) / rescale, target)
 
 
 def adversarial_loss(d_fake_logits: Tensor) -> Tensor:
@@ -69,20 +74,47 @@ class PerceptualLoss(nn.Module):
 
     ``content``: "vgg54" (the paper's SRGAN), "vgg22" (SRGAN-VGG22) or "mse" (SRGAN-MSE: pixel MSE, no VGG is
     built). ``vgg_weights`` goes to TruncatedVGG19: "imagenet", the path of a vgg19 state dict, or None.
+    ``vgg_rescale`` divides the VGG feature maps: the paper's 12.75 was calibrated for the Caffe VGG19 (see
+    `VGG_RESCALE`); a larger value weakens the content term against the adversarial one, by its square.
     """
 
     def __init__(
-        self, content: str = "vgg54", vgg_weights: str | Path | None = "imagenet", adv_weight: float = 1e-3
+        self,
+        content: str = "vgg54",
+        vgg_weights: str | Path | None = "imagenet",
+        adv_weight: float = 1e-3,
+        vgg_rescale: float = VGG_RESCALE,
     ):
         super().__init__()
         if content not in CONTENT_LOSSES:
             raise UserError(f"content loss must be one of {list(CONTENT_LOSSES)}, not {content!r}")
+        if not vgg_rescale > 0:
+            raise UserError(f"the VGG rescaling factor must be positive, not {vgg_rescale}")
         layer = CONTENT_LOSSES[content]
         self.vgg = TruncatedVGG19(layer, vgg_weights) if layer else None
-        self.adv_weight = adv_weight
+        self.adv_weight, self.vgg_rescale = adv_weight, vgg_rescale
 
     def forward(self, sr: Tensor, hr: Tensor, d_fake_logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Returns (total, content, adversarial): train on the total, log all three."""
-        content = pixel_mse(sr, hr) if self.vgg is None else vgg_content_loss(self.vgg, sr, hr)
+        if self.vgg is None:
+            content = pixel_mse(sr, hr)
+        else:
+            content = vgg_content_loss(self.vgg, sr, hr, self.vgg_rescale)
         adversarial = adversarial_loss(d_fake_logits)
         return content + self.adv_weight * adversarial, content, adversarial
+
+
+def gradient_balance(sr: Tensor, content: Tensor, adversarial: Tensor, adv_weight: float) -> float:
+    """||d content / d SR|| / ||d (adv_weight * adversarial) / d SR||: how hard each term pulls on SR.
+
+    ``sr`` is the generator's output that both losses were computed from. Logged at the start of SRGAN
+    training, it shows how far the content term outweighs the weighted adversarial term with this VGG, its
+    rescaling factor and ``adv_weight``: the paper chose 1e-3 and 1/12.75 for the Caffe VGG19 (see
+    `VGG_RESCALE`). The graph is kept, so the caller can still backpropagate the total loss; inf when the
+    adversarial gradient is zero.
+    """
+    if not sr.requires_grad:
+        raise UserError("gradient_balance needs the generator output with its graph (sr.requires_grad)")
+    g_content = torch.autograd.grad(content, sr, retain_graph=True)[0]
+    g_adversarial = torch.autograd.grad(adversarial, sr, retain_graph=True)[0]
+    return (g_content.norm() / (adv_weight * g_adversarial.norm())).item()

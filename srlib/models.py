@@ -5,7 +5,8 @@ content loss.
 Value ranges, as in the paper: the generator takes LR images in [0, 1]; its output and the HR targets live in
 [-1, 1] (the "model range"), and the discriminator scores images in that range. `to_model_range` and
 `from_model_range` convert. The generator's last layer is a plain conv (no tanh), so its output can overshoot
-[-1, 1] a little: clamp only to display or save. TruncatedVGG19 alone takes [0, 1], as ImageNet models do.
+[-1, 1] a little: clamp only to display or save. TruncatedVGG19 alone takes [0, 1], as torchvision's ImageNet
+models do.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 from torch import Tensor, nn
-from torchvision.models import VGG19_Weights
-from torchvision.models.vgg import cfgs, make_layers
+from torchvision.models import VGG19_Weights, vgg19
 
 from srlib.errors import UserError
 
@@ -160,32 +160,25 @@ _VGG_HELP = (
 )
 
 
-def _load_vgg19_features(features: nn.Sequential, weights: str | Path) -> None:
-    """Load the ``features.*`` part of a torchvision vgg19 state dict: "imagenet", or a .pth/.safetensors."""
+def _vgg19_state_dict(weights: str | Path) -> dict[str, Tensor]:
+    """A torchvision vgg19 state dict: "imagenet" (downloaded once, then cached) or a .pth/.safetensors."""
     if weights == "imagenet":
         try:
-            state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+            return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
         except (OSError, RuntimeError) as e:  # URLError is an OSError; a broken download a RuntimeError
             raise UserError(
                 f"could not download the ImageNet VGG19 weights ({e}): {_VGG_HELP}, "
                 "or use weights=None or the 'mse' content loss"
             ) from e
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise UserError(f"VGG19 weights file {path} does not exist: {_VGG_HELP}, or pass 'imagenet'")
-        try:
-            if path.suffix == ".safetensors":
-                state = safetensors.torch.load_file(path)
-            else:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise UserError(f"cannot read VGG19 weights from {path} ({e}): {_VGG_HELP}") from e
-    state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    path = Path(weights)
+    if not path.is_file():
+        raise UserError(f"VGG19 weights file {path} does not exist: {_VGG_HELP}, or pass 'imagenet'")
     try:
-        features.load_state_dict(state)
-    except RuntimeError as e:
-        raise UserError(f"{weights} is not a state dict of torchvision's vgg19: {_VGG_HELP}") from e
+        if path.suffix == ".safetensors":
+            return safetensors.torch.load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"cannot read VGG19 weights from {path} ({e}): {_VGG_HELP}") from e
 
 
 class TruncatedVGG19(nn.Module):
@@ -195,23 +188,36 @@ class TruncatedVGG19(nn.Module):
     and normalises them with the ImageNet mean and std itself. Frozen: no parameter requires grad and it stays
     in eval mode, while gradients still flow through it to its input. ``weights``: "imagenet" (torchvision's
     IMAGENET1K_V1, downloaded once and cached), the path of a saved state dict of torchvision's vgg19 (.pth or
-    .safetensors), or None for random weights (tests, offline).
+    .safetensors), or None for random weights (tests, offline). Its state dict keys are vgg19's own
+    (``features.0.weight`` ...).
+
+    The features are computed in fp32, also under autocast (AMP): the content loss compares deep activations
+    that are large and differ little between SR and HR, which fp16 rounds away or overflows.
     """
 
     def __init__(self, layer: str = "5_4", weights: str | Path | None = "imagenet"):
         super().__init__()
         if layer not in VGG_LAYERS:
             raise UserError(f"VGG layer must be one of {sorted(VGG_LAYERS)}, not {layer!r}")
-        features = make_layers(cfgs["E"])  # vgg19().features, without building the 124M-parameter classifier
+        # torchvision's public vgg19(), built on the meta device: its 124M-parameter classifier, which we cut
+        # off, is then never allocated nor initialised (2 s on a CPU); to_empty gives the kept layers memory
+        with torch.device("meta"):
+            features = vgg19(weights=None).features[: VGG_LAYERS[layer]]
+        features.to_empty(device="cpu")
         if weights is None:
             for m in features.modules():  # the initialisation torchvision's VGG gives its convs
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                     nn.init.zeros_(m.bias)
         else:
-            _load_vgg19_features(features, weights)
+            own = features.state_dict().keys()
+            state = {k.removeprefix("features."): v for k, v in _vgg19_state_dict(weights).items()}
+            try:  # the kept layers' part of the state dict: a missing or misshapen tensor is an error
+                features.load_state_dict({k: v for k, v in state.items() if k in own})
+            except RuntimeError as e:
+                raise UserError(f"{weights} is not a state dict of torchvision's vgg19: {_VGG_HELP}") from e
         self.layer = layer
-        self.features = features[: VGG_LAYERS[layer]].requires_grad_(False)
+        self.features = features.requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
         self.eval()
@@ -222,4 +228,5 @@ class TruncatedVGG19(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_images(x, 3, "TruncatedVGG19")
-        return self.features((x - self.mean) / self.std)
+        with torch.autocast(x.device.type, enabled=False):  # fp32 features, whatever autocast is around
+            return self.features((x.float() - self.mean) / self.std)

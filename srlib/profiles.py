@@ -12,18 +12,26 @@
   learning rates. The paper trains SRResNet for 10^6 steps, too long for a Colab session; we take a fifth,
   2 x 10^5 steps (several hours on a T4), since most of the PSNR is gained early. SRGAN is the paper's
   10^5 steps at learning rate 1e-4 followed by 10^5 at 1e-5, starting from the trained SRResNet.
+- ``colab``: a free Colab T4, each training notebook in about 20 minutes. The paper's networks and batch,
+  trained for ``minutes`` (14) of wall time: the step counts are what `srlib.flops` estimates fits in that
+  time on a T4 with fp16 autocast (the precision the trainer picks there), and the run also stops on time,
+  with a checkpoint, should the T4 be slower. The other 6 minutes go to installing srlib, downloading the
+  data (and VGG19), validation and evaluation. `colab_estimate` prints the derivation.
 
-Without ``SRLIB_PROFILE`` the profile is ``gpu`` when CUDA is available, else ``cpu``.
+Without ``SRLIB_PROFILE`` the profile is ``colab`` on Colab with a GPU, ``gpu`` with CUDA elsewhere, else
+``cpu``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, replace
 
 import torch
 
 from srlib.errors import UserError
+from srlib.flops import GPUS, STEP_FLOOR_S, UTILISATION, step_flops, step_seconds, steps_in
 
 ENV_VAR = "SRLIB_PROFILE"
 
@@ -54,13 +62,15 @@ class Profile:
     experiment_batch: int
     experiment_crop: int  # HR crop side of the experiments
     scale: int = 4
+    minutes: float | None = None  # wall-clock budget of each training run (time limit); None: no limit
 
     def describe(self) -> str:
         """One line for the top of a notebook: which profile runs, on what, and how to change it."""
+        budget = f", each at most {self.minutes:g} minutes" if self.minutes else ""
         return (
             f"profile {self.name!r} on {self.device}: SRResNet {self.n_blocks} blocks x {self.channels} "
             f"channels, batch {self.batch_size} of {self.crop}x{self.crop}, {self.train_steps:,} steps; "
-            f"SRGAN {self.srgan_steps:,} steps (set {ENV_VAR}=smoke|cpu|gpu to change)"
+            f"SRGAN {self.srgan_steps:,} steps{budget} (set {ENV_VAR}=smoke|cpu|gpu to change)"
         )
 
 
@@ -129,11 +139,52 @@ _PROFILES = {
         experiment_crop=64,
     ),
 }
+COLAB_MINUTES = 14.0  # of training per notebook; the rest of the ~20 minutes: install, downloads, evaluation
+COLAB_PRECISION = "fp16"  # what the trainer's "auto" picks on a T4 (compute capability 7.5)
+_srresnet = step_flops("srresnet", 16, 96)
+_srgan = step_flops("srgan", 16, 96, content="vgg54")
+_colab_srgan_steps = steps_in(COLAB_MINUTES, _srgan, "T4", COLAB_PRECISION)
+_PROFILES["colab"] = replace(
+    _PROFILES["gpu"],
+    name="colab",
+    train_steps=steps_in(COLAB_MINUTES, _srresnet, "T4", COLAB_PRECISION),
+    srgan_steps=_colab_srgan_steps,
+    srgan_decay_step=_colab_srgan_steps // 2,
+    log_every=100,
+    experiment_steps=1_500,
+    minutes=COLAB_MINUTES,
+)
 PROFILES = tuple(_PROFILES)
 
 
+def colab_estimate(gpu: str = "T4") -> str:
+    """How the colab profile's step counts follow from FLOPs and the GPU's throughput, one line per model."""
+    colab = _PROFILES["colab"]
+    lines = []
+    runs = ("SRResNet", _srresnet, colab.train_steps), ("SRGAN", _srgan, colab.srgan_steps)
+    for model, flops, steps in runs:
+        rates = []
+        for precision in ("fp16", "fp32"):
+            t = step_seconds(flops, gpu, precision)
+            floor = " (the per-step floor)" if t == STEP_FLOOR_S else ""
+            peak = f"{GPUS[gpu][precision] / 1e12:g} TFLOP/s x {UTILISATION[precision]:.0%}"
+            rates.append(f"{precision}: {peak} -> {t * 1e3:.0f} ms{floor}")
+        minutes = steps * step_seconds(flops, gpu, COLAB_PRECISION) / 60
+        lines.append(
+            f"{model}: {flops / 1e9:,.0f} GFLOP per step (batch 16 of 96x96); on a {gpu}, "
+            f"{'; '.join(rates)}; {steps:,} steps = {minutes:.1f} min in {COLAB_PRECISION}"
+        )
+    return "\n".join(lines)
+
+
+def on_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
 def get_profile(name: str | None = None) -> Profile:
-    """The profile ``name``, else ``$SRLIB_PROFILE``, else ``gpu`` with CUDA and ``cpu`` without.
+    """The profile ``name``, else ``$SRLIB_PROFILE``, else ``colab`` on Colab with CUDA, ``gpu`` with CUDA
+    elsewhere and ``cpu`` without.
 
     The device is CUDA whenever it is available, whatever the profile (``gpu`` without CUDA runs, slowly,
     on the CPU). An unknown name is a UserError that lists the choices.
@@ -141,7 +192,7 @@ def get_profile(name: str | None = None) -> Profile:
     chosen = name or os.environ.get(ENV_VAR) or None
     cuda = torch.cuda.is_available()
     if chosen is None:
-        chosen = "gpu" if cuda else "cpu"
+        chosen = ("colab" if on_colab() else "gpu") if cuda else "cpu"
     key = chosen.strip().lower()
     if key not in _PROFILES:
         where = "" if name else f" (from {ENV_VAR})"

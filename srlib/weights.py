@@ -9,6 +9,7 @@ training ``checkpoint.pt`` directly, with ``torch.load(weights_only=True)``, whi
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import safetensors.torch
@@ -127,26 +128,31 @@ def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
     return save_generator(model, out, extra)
 
 
-# Generators shipped with the project, in the checkout's weights/ folder (see weights/README.md).
-PRETRAINED = ("srresnet_x4", "srgan_x4")
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+# Generators shipped inside the package (srlib/pretrained/); their model card is weights/README.md.
+PRETRAINED = ("srresnet_x4", "srgan_mse_x4")
+RENAMED = {"srgan_x4": "srgan_mse_x4"}  # old name -> new name; the old names still load, with a notice
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+log = logging.getLogger(__name__)
 
 
 def pretrained_path(name: str) -> Path:
     """The file of a shipped generator, or a UserError saying which names exist and how to make one."""
+    if name in RENAMED:
+        log.warning(f"srlib: {name!r} is now called {RENAMED[name]!r} (it is SRGAN-MSE); old name to go")
+        name = RENAMED[name]
     if name not in PRETRAINED:
         raise UserError(f"unknown pretrained model {name!r}; choose from {', '.join(PRETRAINED)}")
-    path = WEIGHTS_DIR / f"{name}.safetensors"
+    path = PRETRAINED_DIR / f"{name}.safetensors"
     if not path.is_file():
         raise UserError(
-            f"{path} is not there: the shipped weights come with a git checkout of the project; "
+            f"{path} is not there (an installation without srlib's package data?); reinstall srlib, or "
             "train your own with `srlib train` and `srlib export`, then pass --weights"
         )
     return path
 
 
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> SRResNet:
-    """A shipped generator by name ("srresnet_x4" or "srgan_x4"), in eval mode."""
+    """A shipped generator by name ("srresnet_x4" or "srgan_mse_x4"), in eval mode."""
     return load_generator(pretrained_path(name), device)
 
 
@@ -159,5 +165,5 @@ def trained_as(path: str | Path) -> str:
 
 
 def pretrained_label(name: str) -> str:
-    """The label of a shipped generator in tables and figures, e.g. "srgan-mse" for ``srgan_x4``."""
+    """The label of a shipped generator in tables and figures, e.g. "srgan-mse" for ``srgan_mse_x4``."""
     return trained_as(pretrained_path(name)) or name.removesuffix("_x4")

@@ -20,7 +20,7 @@ from srlib.errors import UserError
 
 def test_registry_knows_every_dataset_file():
     counts = {name: len(data.dataset_files(name)) for name in data.DATASETS}
-    assert counts == {"Set5": 5, "Set14": 14, "BSD100": 100, "T91": 91, "BSDS200": 200}
+    assert counts == {"Set5": 5, "Set14": 14, "BSD100": 100, "T91": 91, "BSDS200": 200, "BSDS500_test": 200}
     assert [len(data.dataset_files(n, "LR")) for n in data.BENCHMARKS] == [5, 14, 100]
     assert all(len(e.sha256) == 64 and e.url.startswith("https://") for e in data.registry().values())
 
@@ -231,3 +231,71 @@ def test_atomic_writes_get_the_usual_file_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+# --- data on demand: ensure_data and `srlib train`, with a small registry served on 127.0.0.1 -----------
+
+
+@pytest.fixture
+def small_registry(tmp_path, monkeypatch) -> Path:
+    """A registry of two T91 and one BSDS200 image, whose files lie in tmp_path/served (for `serve`)."""
+    entries = {}
+    for i, path in enumerate(["train/T91/t1.png", "train/T91/t2.png", "train/BSDS200/1.png"]):
+        served = tmp_path / "served" / path
+        served.parent.mkdir(parents=True, exist_ok=True)
+        save = data.sample_image("coffee")[:, i * 30 : i * 30 + 30, :40]
+        data.save_image(save, served)
+        blob = served.read_bytes()
+        sha256 = hashlib.sha256(blob).hexdigest()
+        entries[path] = data.RegistryEntry(path, "http://127.0.0.1:9/" + path, sha256, len(blob))
+    monkeypatch.setattr(data, "registry", lambda: entries)
+    return tmp_path / "served"
+
+
+def test_ensure_data_downloads_what_is_missing_with_a_progress_bar(small_registry, serve, tmp_path, capsys):
+    root = data.ensure_data("T91", "BSDS200", root=tmp_path / "dl", mirror=serve(small_registry))
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) == sorted(data.registry())
+    err = capsys.readouterr().err
+    assert "T91" in err and "BSDS200" in err and "100%" in err  # tqdm's bars, one per dataset
+    (root / "train/T91/t2.png").write_bytes(b"damaged")  # a damaged file is fetched again, the rest kept
+    data.ensure_data("T91", root=root, mirror=serve(small_registry))
+    assert (root / "train/T91/t2.png").read_bytes() == (small_registry / "train/T91/t2.png").read_bytes()
+
+
+def test_ensure_data_offline_is_one_line_naming_srlib_fetch_and_srlib_data(small_registry, tmp_path):
+    with pytest.raises(data.DownloadError) as err:  # the registry's URLs point at a closed port
+        data.ensure_data("T91", "BSDS200", root=tmp_path / "empty")
+    msg = str(err.value)
+    assert "\n" not in msg and "`srlib fetch T91 BSDS200`" in msg and "SRLIB_DATA" in msg
+    assert not list((tmp_path / "empty").rglob("*.png"))
+
+
+def test_srlib_train_offline_without_data_says_how_to_fetch_it(small_registry, tmp_path, monkeypatch, capsys):
+    from srlib.cli import main
+
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    argv = ["train", "srresnet", "--out", str(tmp_path / "run"), "--steps", "1", "--batch-size", "1"]
+    assert main([*argv, "--crop", "24", "--n-blocks", "1", "--channels", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`srlib fetch T91 BSDS200`" in err and "SRLIB_DATA" in err
+
+
+def test_bsds500_test_is_registered_as_extra_training_images_not_in_the_default_set():
+    files = data.dataset_files("BSDS500_test")
+    assert len(files) == 200
+    assert all(f.startswith("train_extra/BSDS500_test/") and f.endswith(".jpg") for f in files)
+    assert not any(f.startswith("train/") for f in files)  # `srlib train`'s default stays the 291 images
+    with pytest.raises(UserError, match="a training set, not a benchmark"):
+        data.check_benchmark("BSDS500_test")
+
+
+def test_srlib_fetch_bsds500_test_from_a_mirror(data_root, serve, tmp_path, monkeypatch, capsys):
+    from srlib.cli import main
+
+    if not (data_root / "train_extra" / "BSDS500_test").is_dir():
+        pytest.skip("the data folder has no train_extra/BSDS500_test")
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path))
+    assert main(["fetch", "BSDS500_test", "--mirror", serve(data_root)]) == 0
+    assert "BSDS500_test: 200 files verified" in capsys.readouterr().out
+    assert len(list((tmp_path / "train_extra" / "BSDS500_test").glob("*.jpg"))) == 200

@@ -8,6 +8,8 @@ from srlib.data import benchmark_pairs, load_image, modcrop
 from srlib.errors import UserError
 from srlib.evaluate import baseline, evaluate, evaluate_images, format_table
 from srlib.imresize import imresize
+from srlib.models import SRResNet
+from srlib.weights import save_generator
 
 DETAIL = {"gradient", "hf_share", "hr_gradient", "hr_hf_share"}
 
@@ -24,11 +26,14 @@ def test_imresize_reproduces_the_matlab_made_lr_files(data_root, name):
     assert worst < 0.5
 
 
-@pytest.mark.parametrize("name,published", [("Set5", 28.42), ("Set14", 26.00), ("BSD100", 25.96)])
-def test_bicubic_baseline_reproduces_the_published_psnr(data_root, name, published):
+@pytest.mark.parametrize(
+    "name,published,ssim", [("Set5", 28.42, 0.8113), ("Set14", 26.00, 0.7030), ("BSD100", 25.96, 0.6682)]
+)
+def test_bicubic_baseline_reproduces_the_published_psnr(data_root, name, published, ssim):
+    """PSNR as published for MATLAB bicubic; SSIM (ours: Gaussian, Y) pinned, as it is deterministic."""
     result = evaluate(baseline("bicubic"), [name])[name]
     assert result["psnr"] == pytest.approx(published, abs=0.02)
-    assert 0.6 < result["ssim"] < 0.85
+    assert result["ssim"] == pytest.approx(ssim, abs=1e-4)
     assert set(result["images"]) == {n for n, _, _ in benchmark_pairs(name)}
 
 
@@ -46,10 +51,28 @@ def test_evaluate_cli_prints_a_table_and_writes_json(data_root, tmp_path, capsys
     out = tmp_path / "r.json"
     assert main(["evaluate", "--method", "nearest", "--datasets", "Set5", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "Set5" in printed and "26.26" in printed  # our nearest PSNR beside the paper's
     result = json.loads(out.read_text())
+    row = next(line.split() for line in printed.splitlines() if line.startswith("Set5"))
+    ours, paper = row[1:3], row[4:6]
+    assert ours == [f"{result['Set5']['psnr']:.2f}", f"{result['Set5']['ssim']:.4f}"]
+    assert ours[1] == "0.7380"  # our SSIM of nearest: not the paper's 0.7552 (another SSIM implementation)
+    assert paper == ["26.26", "0.7552"]  # the paper's nearest, in its own columns
     assert set(result["Set5"]) == {"psnr", "ssim", "seconds_per_image", "images"} | DETAIL
     assert len(result["Set5"]["images"]) == 5
+
+
+@pytest.mark.parametrize("content,paper", [("mse", ["30.64", "0.8701"]), ("vgg54", ["29.40", "0.8472"])])
+def test_evaluate_cli_puts_an_srgan_beside_the_papers_row_for_its_content_loss(
+    data_root, tmp_path, capsys, content, paper
+):
+    """SRGAN-MSE weights meet the paper's SRGAN-MSE (table 1); VGG54 weights its SRGAN (table 2)."""
+    torch.manual_seed(0)
+    weights = save_generator(
+        SRResNet(n_blocks=1, channels=8), tmp_path / "g.safetensors", {"model": "srgan", "content": content}
+    )
+    assert main(["evaluate", "--weights", str(weights), "--datasets", "Set5", "--device", "cpu"]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("Set5"))
+    assert row[4:6] == paper
 
 
 @pytest.mark.parametrize(
@@ -66,8 +89,24 @@ def test_evaluate_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "datasets,scale,message",
+    [
+        (["Set5", "Urban100"], 4, "'Urban100' is not a known benchmark"),
+        (["T91"], 4, "'T91' is a training set, not a benchmark"),
+        (["Set5"], 3, "no x3 low-resolution files"),
+    ],
+)
+def test_evaluate_rejects_unknown_sets_and_scales_with_a_user_error(datasets, scale, message):
+    """The UserError that the CLI turns into exit code 2 and one line."""
+    with pytest.raises(UserError, match=message):
+        evaluate(baseline("bicubic", scale), datasets, scale)
+
+
 def test_evaluate_cli_missing_data_folder(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(UserError, match="SRLIB_DATA=.*nowhere is not a folder"):
+        evaluate(baseline("bicubic"), ["Set5"])
     assert main(["evaluate", "--datasets", "Set5"]) == 2
     assert "SRLIB_DATA" in capsys.readouterr().err
 

@@ -1,3 +1,6 @@
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from srlib.data import registry
 from srlib.imresize import cubic, imresize, resize_matrix, resize_pil, upscale, upscale_nearest
 
 
@@ -102,3 +106,67 @@ def test_bad_arguments_are_rejected():
         imresize(torch.rand(3, 8, 8), 0.5, kernel="lanczos")
     with pytest.raises(ValueError, match="unknown method"):
         upscale(torch.rand(3, 8, 8), 2, "spline")
+
+
+# A crop of Set5's butterfly (img_003) and of its MATLAB-made x4 LR file, committed in tests/golden/ so that
+# MATLAB fidelity is tested without the datasets; tests/golden/README.md says how it was made.
+GOLDEN = Path(__file__).parent / "golden" / "set5_img_003_x4_crop.npz"
+GOLDEN_FILES = (
+    "benchmarks/Set5/HR/img_003_SRF_4_HR.png",
+    "benchmarks/Set5/LR_bicubic/X4/img_003_SRF_4_LR.png",
+)
+LR_TOP, LR_LEFT, LR_SIZE = 4, 27, 8  # the LR crop: rows 4-11, columns 27-34 of the 64x64 LR image
+MARGIN = 2  # LR pixels around it whose HR pixels the crop also holds: the x4 kernel reaches 8 HR pixels out
+
+
+def golden_crop(hr: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The golden arrays from the whole (H, W, 3) uint8 images: LR rows/columns [LR_TOP, LR_TOP + 8) x
+    [LR_LEFT, LR_LEFT + 8), and the HR pixels of those rows/columns widened by MARGIN LR pixels (48 x 48)."""
+    top, left, end_top, end_left = (
+        4 * (LR_TOP - MARGIN),
+        4 * (LR_LEFT - MARGIN),
+        4 * (LR_TOP + LR_SIZE + MARGIN),
+        4 * (LR_LEFT + LR_SIZE + MARGIN),
+    )
+    lr_crop = lr[LR_TOP : LR_TOP + LR_SIZE, LR_LEFT : LR_LEFT + LR_SIZE]
+    return hr[top:end_top, left:end_left], lr_crop
+
+
+@pytest.fixture(scope="module")
+def golden() -> tuple[torch.Tensor, torch.Tensor]:
+    """The committed (3, 48, 48) HR crop and (3, 8, 8) MATLAB LR crop, as float64 grey levels 0-255."""
+    with np.load(GOLDEN) as g:
+        return tuple(torch.from_numpy(g[k]).permute(2, 0, 1).double() for k in ("hr", "lr"))
+
+
+def test_imresize_agrees_with_matlab_on_the_golden_crop(golden):
+    """Our imresize of the HR crop is within one grey level of MATLAB's LR on every pixel, on most exact.
+
+    The inner 8 x 8 pixels' kernels lie wholly inside the crop, so borders play no part.
+    """
+    hr, matlab = golden
+    ours = imresize(hr / 255, 0.25)[:, MARGIN:-MARGIN, MARGIN:-MARGIN] * 255
+    assert (ours - matlab).abs().max() < 1
+    assert (ours.round() == matlab).double().mean() > 0.85
+
+
+def test_our_resize_weights_with_matlabs_uint8_rounding_give_matlabs_lr_exactly(golden):
+    """MATLAB resizes uint8 images one axis at a time, rows first, rounding to uint8 after each pass: done so,
+    our resize matrices give every pixel of MATLAB's LR crop (another kernel or PIL's bicubic would not)."""
+    hr, matlab = golden
+    m = resize_matrix(48, 12, 0.25)
+    rows_done = (m @ hr).round().clamp(0, 255)
+    ours = (rows_done @ m.T).round().clamp(0, 255)[:, MARGIN:-MARGIN, MARGIN:-MARGIN]
+    assert torch.equal(ours, matlab)
+
+
+def test_golden_crop_is_the_stated_crop_of_the_registry_files(data_root):
+    """tests/golden/ holds what `golden_crop` cuts from the registry's Set5 files, checked by sha256."""
+    images = []
+    for path in GOLDEN_FILES:
+        local = data_root / path
+        assert hashlib.sha256(local.read_bytes()).hexdigest() == registry()[path].sha256
+        images.append(np.asarray(Image.open(local).convert("RGB")))
+    hr, lr = golden_crop(*images)
+    with np.load(GOLDEN) as g:
+        assert np.array_equal(g["hr"], hr) and np.array_equal(g["lr"], lr)

@@ -4,16 +4,20 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
+import torchvision
 
 from srlib.errors import UserError
 from srlib.losses import (
+    VGG_RESCALE,
     PerceptualLoss,
     adversarial_loss,
     discriminator_loss,
+    gradient_balance,
     pixel_mse,
     vgg_content_loss,
 )
-from srlib.models import SRResNet, TruncatedVGG19
+from srlib.models import Discriminator, SRResNet, TruncatedVGG19
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +106,77 @@ def test_perceptual_loss_mse_builds_no_vgg():
     assert not list(loss.parameters())
 
 
-def test_perceptual_loss_vgg54_uses_the_conv5_4_features():
-    assert PerceptualLoss("vgg54", vgg_weights=None).vgg.layer == "5_4"
+@pytest.fixture(scope="module")
+def vgg19_file(tmp_path_factory):
+    """torchvision's vgg19 with random weights, and the file of its features' state dict."""
+    torch.manual_seed(0)
+    vgg19 = torchvision.models.vgg19(weights=None).eval()
+    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in vgg19.features.state_dict().items()}, path)
+    return vgg19, path
+
+
+@pytest.mark.parametrize(("content", "cut"), [("vgg54", 36), ("vgg22", 9)])
+def test_perceptual_loss_content_is_the_mse_of_torchvisions_vgg19_features(vgg19_file, content, cut):
+    """vgg54 / vgg22 compare vgg19().features[:36] / [:9] (phi_5,4 / phi_2,2), divided by 12.75, by MSE."""
+    vgg19, path = vgg19_file
+    sr, hr = images(1, 3, 32, 32), images(1, 3, 32, 32)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        phi_sr, phi_hr = (vgg19.features[:cut](((x + 1) / 2 - mean) / std) for x in (sr, hr))
+        content_loss = PerceptualLoss(content, vgg_weights=path)(sr, hr, torch.zeros(1))[1]
+    torch.testing.assert_close(content_loss, F.mse_loss(phi_sr, phi_hr) / 12.75**2)
+
+
+def test_vgg_rescale_divides_the_content_loss_by_its_square(vgg54):
+    sr, hr = images(1, 3, 32, 32), images(1, 3, 32, 32)
+    unscaled = vgg_content_loss(vgg54, sr, hr, rescale=1.0)
+    assert VGG_RESCALE == 12.75  # the paper's factor is the default
+    torch.testing.assert_close(vgg_content_loss(vgg54, sr, hr), unscaled / 12.75**2)
+    loss = PerceptualLoss("vgg22", vgg_weights=None, vgg_rescale=2.0)
+    content = loss(sr, hr, torch.zeros(1))[1]
+    torch.testing.assert_close(content, vgg_content_loss(loss.vgg, sr, hr, rescale=1.0) / 4)
+
+
+def test_perceptual_loss_rejects_a_vgg_rescale_that_is_not_positive():
+    with pytest.raises(UserError, match="rescaling factor must be positive"):
+        PerceptualLoss("mse", vgg_weights=None, vgg_rescale=0.0)
+
+
+def test_vgg_content_loss_is_fp32_under_autocast(vgg54):
+    sr, hr = images(1, 3, 32, 32), images(1, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = vgg_content_loss(vgg54, sr.bfloat16(), hr.bfloat16())
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, vgg_content_loss(vgg54, sr.bfloat16().float(), hr.bfloat16().float()))
+
+
+def test_gradient_balance_is_the_ratio_of_the_terms_gradient_norms_on_sr():
+    sr = torch.rand(2, 3, 4, 4, requires_grad=True)
+    a, b = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    content, adversarial = (a * sr).sum(), (b * sr).sum()  # gradients a and b
+    ratio = gradient_balance(sr, content, adversarial, adv_weight=1e-3)
+    assert ratio == pytest.approx((a.norm() / (1e-3 * b.norm())).item(), rel=1e-5)
+    (content + 1e-3 * adversarial).backward()  # the graph is kept for the training step
+    torch.testing.assert_close(sr.grad, a + 1e-3 * b)
+
+
+def test_gradient_balance_leaves_no_gradients_on_the_networks():
+    torch.manual_seed(0)
+    generator, discriminator = SRResNet(scale=2, n_blocks=1, channels=8), Discriminator(base=8)
+    loss = PerceptualLoss("mse", vgg_weights=None)
+    sr, hr = generator(torch.rand(2, 3, 16, 16)), images(2, 3, 32, 32)
+    _, content, adversarial = loss(sr, hr, discriminator(sr))
+    ratio = gradient_balance(sr, content, adversarial, loss.adv_weight)
+    assert math.isfinite(ratio) and ratio > 0
+    assert all(p.grad is None for net in (generator, discriminator) for p in net.parameters())
+
+
+def test_gradient_balance_needs_the_graph_of_sr():
+    sr = torch.rand(1, 3, 4, 4)
+    with pytest.raises(UserError, match="requires_grad"):
+        gradient_balance(sr, sr.sum(), sr.sum(), 1e-3)
 
 
 def test_perceptual_loss_rejects_an_unknown_content_loss():

@@ -131,18 +131,42 @@ def test_discriminator_scores_other_crop_sizes(size):
     assert torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize(("layer", "n_convs", "n_pools"), [("2_2", 4, 1), ("5_4", 16, 4)])
-def test_truncated_vgg_ends_with_the_relu_after_the_named_conv(layer, n_convs, n_pools):
-    features = TruncatedVGG19(layer, weights=None).features
-    assert isinstance(features[-1], nn.ReLU)
-    assert isinstance(features[-2], nn.Conv2d)
-    assert sum(isinstance(m, nn.Conv2d) for m in features) == n_convs  # conv2_2 is the 4th, conv5_4 the 16th
-    assert sum(isinstance(m, nn.MaxPool2d) for m in features) == n_pools
+@pytest.mark.parametrize(("layer", "i", "j"), [("2_2", 2, 2), ("5_4", 5, 4)])
+def test_truncated_vgg_ends_with_the_relu_after_the_jth_conv_before_the_ith_pool(layer, i, j):
+    """The paper's phi_i,j: the feature map after the j-th conv (and its ReLU) before the i-th max-pooling."""
+    features = list(TruncatedVGG19(layer, weights=None).features)
+    assert isinstance(features[-1], nn.ReLU) and isinstance(features[-2], nn.Conv2d)
+    pools = [k for k, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == i - 1  # i - 1 pools passed: in block i
+    after_last_pool = features[pools[-1] + 1 :]
+    assert sum(isinstance(m, nn.Conv2d) for m in after_last_pool) == j  # its j-th conv
+    assert sum(isinstance(m, nn.ReLU) for m in features) == sum(isinstance(m, nn.Conv2d) for m in features)
+    assert features[-2].out_channels == 64 * 2 ** min(i - 1, 3)  # VGG19's widths: 64, 128, 256, 512, 512
 
 
 @pytest.mark.parametrize(("layer", "shape"), [("2_2", (1, 128, 16, 16)), ("5_4", (1, 512, 2, 2))])
 def test_truncated_vgg_feature_shapes(layer, shape):
     assert TruncatedVGG19(layer, weights=None)(torch.rand(1, 3, 32, 32)).shape == shape
+
+
+def test_truncated_vgg_without_weights_is_initialised_like_torchvisions_vgg():
+    torch.manual_seed(0)
+    convs = [m for m in TruncatedVGG19("2_2", weights=None).features if isinstance(m, nn.Conv2d)]
+    for conv in convs:  # kaiming normal, fan out, ReLU gain: std sqrt(2 / (out_channels * 3 * 3)); zero bias
+        std = (2 / (conv.out_channels * 9)) ** 0.5
+        assert conv.weight.std().item() == pytest.approx(std, rel=0.1)
+        assert torch.equal(conv.bias, torch.zeros_like(conv.bias))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_truncated_vgg_computes_fp32_features_under_autocast(dtype):
+    """Under AMP the VGG still runs in fp32: the same features as without autocast, in float32."""
+    torch.manual_seed(0)
+    vgg, x = TruncatedVGG19("2_2", weights=None), torch.rand(1, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = vgg(x.to(dtype))
+    assert features.dtype == torch.float32
+    torch.testing.assert_close(features, vgg(x.to(dtype).float()))
 
 
 def test_truncated_vgg_is_frozen_and_stays_in_eval_mode():
@@ -167,8 +191,11 @@ def vgg19_random():
     return torchvision.models.vgg19(weights=None).eval()
 
 
+@pytest.mark.parametrize(("layer", "cut"), [("5_4", 36), ("2_2", 9)])
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
-def test_truncated_vgg_loads_a_vgg19_state_dict_file_and_matches_torchvision(tmp_path, vgg19_random, suffix):
+def test_truncated_vgg_loads_a_vgg19_state_dict_file_and_matches_torchvision(
+    tmp_path, vgg19_random, suffix, layer, cut
+):
     # all but the classifier's weight matrices (124M numbers), which TruncatedVGG19 ignores anyway
     state = vgg19_random.state_dict()
     state = {k: v for k, v in state.items() if not k.startswith("classifier.") or k.endswith("bias")}
@@ -177,13 +204,21 @@ def test_truncated_vgg_loads_a_vgg19_state_dict_file_and_matches_torchvision(tmp
         torch.save(state, path)
     else:
         safetensors.torch.save_file(state, path)
-    vgg = TruncatedVGG19("5_4", weights=path)
+    vgg = TruncatedVGG19(layer, weights=path)
     x = torch.rand(1, 3, 32, 32)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
-        expected = vgg19_random.features[:36]((x - mean) / std)
+        expected = vgg19_random.features[:cut]((x - mean) / std)
     torch.testing.assert_close(vgg(x), expected)
+
+
+@pytest.mark.parametrize(("layer", "cut"), [("5_4", 36), ("2_2", 9)])
+def test_truncated_vgg_state_dict_keys_are_torchvisions_vgg19_keys(vgg19_random, layer, cut):
+    ours = TruncatedVGG19(layer, weights=None).state_dict()
+    theirs = {f"features.{k}": v for k, v in vgg19_random.features[:cut].state_dict().items()}
+    assert list(ours) == list(theirs)
+    assert all(ours[k].shape == theirs[k].shape for k in ours)
 
 
 def test_truncated_vgg_rejects_a_missing_file(tmp_path):

@@ -1,12 +1,23 @@
 import json
+import logging
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from srlib import weights
 from srlib.cli import main
-from srlib.data import modcrop, quantize, sample_image
-from srlib.evaluate import PAPER, SEED_REPORT_SRGAN, baseline, reproduce, reproduction_table
+from srlib.data import modcrop, quantize, sample_image, save_image
+from srlib.errors import UserError
+from srlib.evaluate import (
+    PAPER,
+    SEED_REPORT_SRGAN,
+    baseline,
+    reproduce,
+    reproduction_markdown,
+    reproduction_table,
+)
 from srlib.imresize import imresize
 from srlib.inference import as_upscaler
 from srlib.metrics import gradient_magnitude, psnr
@@ -20,16 +31,39 @@ def test_reproduction_table_puts_the_papers_rows_under_ours():
     assert table[0] == "| method | source | Set5 |"
     assert table[2] == "| bicubic | ours (cpu) | 30.00 / 0.9000 / 0.500 s |"
     assert table[3] == f"| bicubic | Ledig et al., table 2 | {PAPER['bicubic']['Set5'][0]:.2f} / 0.8211 |"
-    assert table[-1].startswith("| srgan | seed report (RTX 2080 Ti) | 29.057 / 0.839 / 0.103 s")
-    assert SEED_REPORT_SRGAN["BSD100"] == (24.248, 0.628, 0.039)
+    assert table[4] == "| srgan | ours (cpu) | 30.00 / 0.9000 / 0.500 s |"
+    assert table[5].startswith("| srgan | Ledig et al., table 2 (SRGAN-VGG54) | 29.40 / 0.8472")
+    assert table[6].startswith("| srgan | seed report: a student's reproduction (RTX 2080 Ti) | 29.057")
+    assert len(table) == 7  # our SRGAN is the paper's: its published rows are not repeated at the end
 
 
-def test_reproduction_table_says_the_papers_srgan_is_vgg54_under_our_srgan_mse():
+def test_reproduction_table_puts_each_published_number_in_its_sets_column():
     r = {"psnr": 30.0, "ssim": 0.9, "seconds_per_image": 0.5}
-    table = reproduction_table({"srgan-mse": {"Set5": r}}).splitlines()
+    table = reproduction_table({"srgan": {"BSD100": r, "Set14": r}}).splitlines()
+    cells = {row.split(" | ")[1]: row.strip("| ").split(" | ")[2:] for row in table[2:]}
+    assert table[0] == "| method | source | BSD100 | Set14 |"
+    assert cells["Ledig et al., table 2 (SRGAN-VGG54)"] == ["25.16 / 0.6688", "26.02 / 0.7397"]
+    seed = [SEED_REPORT_SRGAN[s] for s in ("BSD100", "Set14")]
+    assert cells["seed report: a student's reproduction (RTX 2080 Ti)"] == [
+        f"{p:.3f} / {s:.3f} / {t:.3f} s" for p, s, t in seed
+    ]
+
+
+def test_reproduction_table_pairs_our_srgan_mse_with_the_papers_srgan_mse():
+    """SRGAN-MSE sits above table 1's SRGAN-MSE row; the paper's SRGAN (VGG54) follows at the end."""
+    r = {"psnr": 30.0, "ssim": 0.9, "seconds_per_image": 0.5}
+    by_set = {"Set5": r, "Set14": r, "BSD100": r}
+    table = reproduction_table({"srgan-mse": by_set, "bicubic": by_set}).splitlines()
     assert table[2].startswith("| srgan-mse | ours |")
-    assert table[3].startswith("| srgan | Ledig et al., table 2 (SRGAN-VGG54) | 29.40")
-    assert table[4].startswith("| srgan | seed report")
+    assert table[3] == (
+        "| srgan-mse | Ledig et al., table 1 (SRGAN-MSE) | 30.64 / 0.8701 | 26.92 / 0.7611 | not reported |"
+    )
+    assert [row.split(" | ")[:2] for row in table[4:]] == [
+        ["| bicubic", "ours"],
+        ["| bicubic", "Ledig et al., table 2"],
+        ["| srgan", "Ledig et al., table 2 (SRGAN-VGG54)"],
+        ["| srgan", "seed report: a student's reproduction (RTX 2080 Ti)"],
+    ]
 
 
 def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
@@ -45,8 +79,8 @@ def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
 
 
 def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")  # a copy of srlib without weights/
-    with pytest.raises(Exception, match="srresnet_x4.safetensors is not there"):
+    monkeypatch.setattr(weights, "PRETRAINED_DIR", tmp_path / "pretrained")  # srlib without its package data
+    with pytest.raises(UserError, match="srresnet_x4.safetensors is not there"):
         load_pretrained("srresnet_x4")
     assert main(["upscale", "x.png", "--model", "srresnet_x4", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -59,7 +93,7 @@ def test_shipped_generators_load_with_their_labels_and_training_config():
         metadata = read_weights(pretrained_path(name))[1]
         config = json.loads(metadata["train_config"])
         assert (config["model"], config["scale"], config["n_blocks"], config["channels"]) == (
-            name.removesuffix("_x4"),
+            name.split("_")[0],
             4,
             16,
             64,
@@ -81,5 +115,30 @@ def test_shipped_srresnet_beats_bicubic_and_srgan_mse_puts_back_detail():
 
 
 def test_unknown_pretrained_name_is_rejected():
-    with pytest.raises(Exception, match="unknown pretrained model 'edsr'"):
+    with pytest.raises(UserError, match="unknown pretrained model 'edsr'"):
         load_pretrained("edsr")
+
+
+@pytest.mark.parametrize("folder", ["results", "results/h200"])
+def test_committed_reproduction_tables_are_the_ones_their_json_gives(folder):
+    """results/*/reproduction.md is `reproduction_markdown` of the JSON beside it: no hand-edited number."""
+    root = Path(__file__).resolve().parents[1] / folder
+    md = (root / "reproduction.md").read_text()
+    device = re.search(r"\| ours \((.*)\) \|", md).group(1)
+    assert md == reproduction_markdown(json.loads((root / "reproduction.json").read_text()), device)
+
+
+def test_the_old_name_srgan_x4_loads_srgan_mse_x4_with_a_one_line_notice(caplog):
+    with caplog.at_level(logging.WARNING, logger="srlib"):
+        old = load_pretrained("srgan_x4")
+    assert [r.getMessage().count("\n") for r in caplog.records] == [0]
+    assert "'srgan_mse_x4'" in caplog.records[0].getMessage()
+    new = load_pretrained("srgan_mse_x4")
+    pairs = zip(old.state_dict().values(), new.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_the_cli_accepts_the_old_name(tmp_path, capsys):
+    save_image(torch.rand(3, 12, 12), tmp_path / "photo.png")
+    assert main(["upscale", str(tmp_path / "photo.png"), "--model", "srgan_x4", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "photo_x4.png").is_file()
