@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,12 +21,13 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from srlib.checkpoint import load_checkpoint
-from srlib.errors import UserError
-from srlib.profiles import ENV_VAR, Profile
+from srlib.colab import check_gpu, runs_folder
+from srlib.profiles import Profile, on_colab
 from srlib.train import TrainConfig, make_trainer, read_history
-from srlib.weights import WEIGHTS_DIR, load_generator, trained_as
+from srlib.weights import load_generator, pretrained_path, trained_as
 
-SHIPPED_RECORDS = WEIGHTS_DIR / "training"  # config, history, val.csv and panels of the shipped runs
+# config, history, val.csv and validation panels of the shipped generators' runs (in a git checkout)
+SHIPPED_RECORDS = Path(__file__).resolve().parents[1] / "weights" / "training"
 SMOKE_BANNER = (
     "SMOKE PROFILE: the networks trained here get a few steps at a tiny size; their numbers only show that "
     "the code runs, not what the method reaches."
@@ -40,23 +41,17 @@ def project_root(cwd: str | Path | None = None) -> Path:
     return next((p.parent for p in (cwd, *cwd.parents) if p.name == "notebooks"), cwd)
 
 
-def run_folder(name: str, profile: Profile, root: str | Path | None = None) -> Path:
-    """The folder of a notebook's run, ``runs/<name>_<profile>``: each profile keeps its own runs."""
-    return project_root(root) / "runs" / f"{name}_{profile.name}"
+def run_folder(name: str, profile: Profile, root: str | Path | None = None, drive: bool = False) -> Path:
+    """The folder of a notebook's run, ``runs/<name>_<profile>``: each profile keeps its own runs. With
+    ``drive`` on Colab, under Google Drive instead (`srlib.colab.runs_folder`), where runs outlive the VM
+    and every notebook's VM finds them."""
+    runs = runs_folder(project_root(root) / "runs", drive) if drive else project_root(root) / "runs"
+    return runs / f"{name}_{profile.name}"
 
 
 def smoke_banner(profile: Profile) -> str:
     """The warning line a notebook prints under the smoke profile (empty for the others)."""
     return SMOKE_BANNER if profile.name == "smoke" else ""
-
-
-def gpu_notice(profile: Profile, on_colab: bool | None = None) -> str:
-    """One line when a GPU was expected (the ``gpu`` profile, or Colab) but none is there; else ""."""
-    on_colab = "google.colab" in sys.modules if on_colab is None else on_colab
-    if profile.device == "cuda" or not (profile.name == "gpu" or on_colab):
-        return ""
-    switch = "Runtime > Change runtime type > GPU" if on_colab else f"a machine with CUDA, or {ENV_VAR}=cpu"
-    return f"No GPU found: profile {profile.name!r} runs on the CPU and will be very slow; use {switch}."
 
 
 def train_config(
@@ -98,14 +93,16 @@ def live_train(
     config: TrainConfig,
     plot: Callable[[dict[str, list[float]]], Figure],
     start_over: bool = False,
+    minutes: float | None = None,
     show: Callable[[object], object] | None = None,
 ) -> Path:
     """Train ``config`` in chunks of ``config.val_every`` steps, continuing the run in ``config.out`` when it
     has a checkpoint: re-running a cell continues, and only ``start_over=True`` deletes the run first.
 
     After each chunk (validation and checkpoint done) the figure ``plot(history)`` is redrawn in place; a
-    progress bar (``tqdm.auto``) counts the steps. ``show`` displays an object (default: IPython's
-    ``display``, updated in place). Returns the run folder.
+    progress bar (``tqdm.auto``) counts the steps. ``minutes`` (e.g. the colab profile's) stops this call,
+    with a checkpoint, once that much time has passed; running it again continues. ``show`` displays an
+    object (default: IPython's ``display``, updated in place). Returns the run folder.
     """
     run_dir = Path(config.out)
     if start_over and run_dir.exists():
@@ -117,14 +114,18 @@ def live_train(
         return run_dir
     print(f"{run_dir.name}: {'continuing from step ' + format(step, ',') if step else 'new run'}")
     trainer = make_trainer(config, resume=step > 0)
-    handle = None
+    handle, began = None, time.perf_counter()
     with tqdm(total=config.steps, initial=step, unit="step") as bar:
         while step < config.steps:
             until = min((step // config.val_every + 1) * config.val_every, config.steps)
-            trainer.run(until=until, progress=False)
-            bar.update(until - step)
-            step = until
+            left = None if minutes is None else minutes * 60 - (time.perf_counter() - began)
+            trainer.run(until=until, progress=False, time_limit=left)
+            bar.update(trainer.step - step)
+            step = trainer.step
             handle = _show(plot(read_history(run_dir / "history.csv")), show, handle)
+            if step < until:  # stopped by the time limit
+                print(f"{run_dir.name}: {minutes:g} minutes used; run the cell again to continue")
+                break
     print(f"{run_dir.name}: trained to step {step:,} of {config.steps:,}, checkpoint saved")
     return run_dir
 
@@ -153,12 +154,14 @@ def show_panel(path: str | Path, title: str = "") -> Figure:
     return fig
 
 
-def shipped_record(name: str) -> dict[str, object]:
-    """The training record of a shipped generator (``srresnet_x4`` or ``srgan_x4``): its ``history`` and
-    ``val`` columns (`read_history`) and the paths of its validation ``panels``."""
+def shipped_record(name: str) -> dict[str, object] | None:
+    """The training record of a shipped generator (``srresnet_x4`` or ``srgan_mse_x4``): its ``history`` and
+    ``val`` columns (`read_history`) and the paths of its validation ``panels``. None where the records are
+    absent (a pip install has the weights but not ``weights/training/``)."""
     folder = SHIPPED_RECORDS / name
     if not (folder / "history.csv").is_file():
-        raise UserError(f"{folder}: no training record there; the shipped records come with a git checkout")
+        print(f"no training record of {name} here: the shipped runs' records come with a git checkout")
+        return None
     return {
         "history": read_history(folder / "history.csv"),
         "val": read_history(folder / "val.csv"),
@@ -166,38 +169,39 @@ def shipped_record(name: str) -> dict[str, object]:
     }
 
 
-def own_generators(profile: Profile, root: str | Path | None = None) -> dict[str, Path]:
+def own_generators(profile: Profile, root: str | Path | None = None, drive: bool = False) -> dict[str, Path]:
     """The generators the student exported in notebooks 04 and 05 under this profile, by label:
     ``"your srresnet"``, ``"your srgan-mse"`` (how it was trained, from the file's metadata), ..."""
     found = {}
     for run, file in (("04_srresnet", "srresnet.safetensors"), ("05_srgan", "srgan.safetensors")):
-        path = run_folder(run, profile, root) / file
+        path = run_folder(run, profile, root, drive) / file
         if path.is_file():
             found[f"your {trained_as(path) or run.split('_')[1]}"] = path
     return found
 
 
-def start_generator(profile: Profile, root: str | Path | None = None) -> tuple[Path, str]:
+def start_generator(
+    profile: Profile, root: str | Path | None = None, drive: bool = False
+) -> tuple[Path, str]:
     """Where SRGAN training starts: the student's notebook-04 SRResNet when there is one, else the shipped
     SRResNet; returns the file and a sentence saying which."""
-    own = run_folder("04_srresnet", profile, root) / "srresnet.safetensors"
+    own = run_folder("04_srresnet", profile, root, drive) / "srresnet.safetensors"
     if own.is_file():
         return own, f"starting from your SRResNet of notebook 04 ({own.parent.name})"
-    from srlib.weights import pretrained_path
-
     return pretrained_path("srresnet_x4"), (
         f"no SRResNet from notebook 04 under profile {profile.name!r}: starting from the shipped SRResNet "
-        "(weights/srresnet_x4.safetensors, 16 blocks x 64 channels)"
+        "(srresnet_x4, 16 blocks x 64 channels)"
     )
 
 
-def introduce(profile: Profile, trains: bool = True) -> str:
-    """The lines a notebook prints first: the profile, the smoke banner when the notebook ``trains`` a
-    network, and the no-GPU notice if any.
-    Under the smoke profile it also sets one torch thread: tiny tensors run fastest, and steadiest on a
-    busy machine, that way."""
+def introduce(profile: Profile, trains: bool = True) -> None:
+    """Print what a notebook prints first: the profile, the smoke banner when the notebook ``trains`` a
+    network, and, when a GPU was expected (the gpu or colab profile, or Colab) but is missing, the one line
+    that says how to get one (`srlib.colab.check_gpu`). Under the smoke profile it also sets one torch
+    thread: tiny tensors run fastest, and steadiest on a busy machine, that way."""
     if profile.name == "smoke":
         torch.set_num_threads(1)
-    lines = (profile.describe(), smoke_banner(profile) if trains else "", gpu_notice(profile))
-    return "\n".join(line for line in lines if line)
-
+    print(profile.describe())
+    if trains and profile.name == "smoke":
+        print(SMOKE_BANNER)
+    check_gpu(expected=profile.name in ("gpu", "colab") or on_colab())

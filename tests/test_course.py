@@ -9,7 +9,6 @@ from PIL import Image
 from srlib.checkpoint import load_checkpoint
 from srlib.course import (
     SMOKE_BANNER,
-    gpu_notice,
     introduce,
     live_train,
     own_generators,
@@ -71,15 +70,19 @@ def test_run_folders_live_under_runs_of_the_project(tmp_path):
     )
 
 
-def test_banner_and_gpu_notice_say_what_the_profile_cannot():
+def test_introduce_prints_the_banner_and_the_no_gpu_line_where_they_apply(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     smoke, cpu, gpu = (get_profile(n) for n in ("smoke", "cpu", "gpu"))
-    assert SMOKE_BANNER in introduce(smoke) and SMOKE_BANNER not in introduce(cpu)
-    assert SMOKE_BANNER not in introduce(smoke, trains=False)  # e.g. notebook 01's baselines are real
-    assert gpu_notice(replace(cpu, device="cpu"), on_colab=False) == ""
-    assert gpu_notice(replace(gpu, device="cuda"), on_colab=True) == ""
-    notice = gpu_notice(replace(gpu, device="cpu"), on_colab=False)
-    assert notice.startswith("No GPU") and "\n" not in notice and "SRLIB_PROFILE=cpu" in notice
-    assert "Change runtime type" in gpu_notice(replace(cpu, device="cpu"), on_colab=True)
+    introduce(smoke)
+    out = capsys.readouterr().out
+    assert smoke.describe() in out and SMOKE_BANNER in out and "no GPU" not in out
+    introduce(smoke, trains=False)  # e.g. notebook 01's baselines are real numbers
+    assert SMOKE_BANNER not in capsys.readouterr().out
+    introduce(cpu)
+    assert capsys.readouterr().out.strip() == cpu.describe()
+    introduce(gpu)  # a GPU was expected: one line says how to get one
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("no GPU")
 
 
 def test_train_config_takes_the_profile_sizes_and_the_init_generators(tmp_path):
@@ -123,6 +126,15 @@ def test_live_train_redraws_after_each_chunk_and_a_rerun_continues(tmp_path):
     assert saved_step(config.out) == 2 and read_history(f"{config.out}/history.csv")["step"][-1] == 2
 
 
+def test_live_train_stops_on_its_time_budget_and_continues_when_run_again(tmp_path, capsys):
+    config = _tiny_run(tmp_path, steps=4, chunks=1)  # one chunk of 4 steps, a log every 4
+    config = replace(config, log_every=1)
+    live_train(config, lambda h: None, minutes=0, show=lambda x: None)  # out of time at the first log
+    assert saved_step(config.out) == 1 and "run the cell again" in capsys.readouterr().out
+    live_train(config, lambda h: None, show=lambda x: None)
+    assert saved_step(config.out) == 4
+
+
 def test_show_panel_shows_a_saved_image_with_its_title(tmp_path):
     path = tmp_path / "step_000010.png"
     Image.fromarray(np.full((20, 40, 3), 200, np.uint8)).save(path)
@@ -131,7 +143,9 @@ def test_show_panel_shows_a_saved_image_with_its_title(tmp_path):
     assert fig.axes[0].images[0].get_array().shape == (20, 40, 3)
 
 
-def test_shipped_records_hold_history_validation_and_panels():
+def test_shipped_records_hold_history_validation_and_panels(capsys):
+    assert shipped_record("no_such_x4") is None and "git checkout" in capsys.readouterr().out
+    assert shipped_record("srgan_mse_x4")["history"]["d_fake"]
     record = shipped_record("srresnet_x4")
     history = record["history"]
     assert history["step"][0] > 0 and len(history["g_total"]) == len(history["step"])
