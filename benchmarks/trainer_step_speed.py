@@ -1,6 +1,8 @@
 """Seconds per training step of srlib's trainers, split into data time (crops + LR making) and compute time
-(forward, backward, Adam), beside a peer step: the per-crop Python sampler that srlib used before (crops cut
-and turned one by one on the CPU, then copied to the device) feeding the same training step.
+(forward, backward, Adam), beside two peers: "peer data", the per-crop Python sampler that srlib used before
+(crops cut and turned one by one on the CPU, then copied to the device) feeding the same training step; and
+"peer" (SRResNet only), that sampler feeding a tutorial-style eager SRResNet (benchmarks/inference_speed.py's
+PeerSRResNet: conv biases, BatchNorm, PReLU, NCHW) with pixel MSE and Adam, the step tutorials write.
 Setups run interleaved, round after round, so that a drifting machine speed hits them alike.
 
     SRLIB_DATA=../shared/data python benchmarks/trainer_step_speed.py [--steps 10] [--rounds 3] \\
@@ -49,7 +51,23 @@ def peer_batch(trainer, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     return make_lr(hr, trainer.config.scale), to_model_range(hr)
 
 
-def time_steps(trainer, steps: int, peer: bool) -> tuple[float, float]:
+class PeerStep:
+    """The tutorial's SRResNet step: eager NCHW model, MSE, Adam; fed by `peer_batch`."""
+
+    def __init__(self, device: torch.device):
+        from inference_speed import PeerSRResNet  # beside this script
+
+        self.model = PeerSRResNet().to(device).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+
+    def __call__(self, lr: torch.Tensor, hr: torch.Tensor) -> None:
+        loss = torch.nn.functional.mse_loss(self.model(lr.contiguous()), hr.contiguous())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def time_steps(trainer, steps: int, peer: bool, step=None) -> tuple[float, float]:
     """Mean (data seconds, compute seconds) per step over ``steps`` steps."""
     data = compute = 0.0
     device = trainer.rt.device
@@ -59,7 +77,7 @@ def time_steps(trainer, steps: int, peer: bool) -> tuple[float, float]:
         batch = peer_batch(trainer, trainer.config.batch_size) if peer else trainer.next_batch()
         synchronize(device)
         t1 = time.perf_counter()
-        trainer.train_step(*batch)
+        (step or trainer.train_step)(*batch)
         synchronize(device)
         data, compute = data + t1 - t0, compute + time.perf_counter() - t1
     return data / steps, compute / steps
@@ -96,22 +114,32 @@ def main() -> None:
                     trainer.train_step(*trainer.next_batch())  # warm-up (cuDNN picks its algorithms)
                     for peer in (False,) if args.no_peer else (False, True):
                         key = (name, batch, trainer.rt.precision, "peer data" if peer else "srlib")
-                        trainers[key], times[key] = (trainer, peer), []
+                        trainers[key], times[key] = (trainer, peer, None), []
+                    if name == "srresnet" and amp == "off" and not args.no_peer:
+                        key = (name, batch, "fp32", "peer")
+                        trainers[key], times[key] = (trainer, True, PeerStep(trainer.rt.device)), []
         for _ in range(args.rounds):
-            for key, (trainer, peer) in trainers.items():
-                times[key].append(time_steps(trainer, args.steps, peer))
+            for key, (trainer, peer, step) in trainers.items():
+                times[key].append(time_steps(trainer, args.steps, peer, step))
     device = next(iter(trainers.values()))[0].rt.describe()
     print(
         f"device {device['device']} ({device['device_name']}); medians of {args.rounds} x {args.steps} steps"
     )
     head = ("setup", "batch", "prec", "data path", "data ms", "compute ms", "steps/s")
     print("{:<12} {:>5} {:>5} {:<10} {:>8} {:>10} {:>8}".format(*head))
+    total = {k: statistics.median(sum(r) for r in rows) for k, rows in times.items()}
     for (name, batch, precision, path), rows in times.items():
         data, compute = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
         print(
             f"{name:<12} {batch:>5} {precision:>5} {path:<10} {1e3 * data:8.2f} {1e3 * compute:10.2f} "
             f"{1 / (data + compute):8.2f}"
         )
+    for (name, batch, precision, path), seconds in total.items():
+        if path == "peer":
+            ours = total[(name, batch, precision, "srlib")]
+            print(
+                f"{name} batch {batch}: the peer's step takes {seconds / ours:.2f}x srlib's (medians)"
+            )
 
 
 if __name__ == "__main__":

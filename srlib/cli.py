@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srlib.data import BENCHMARKS, DATASETS
+from srlib.data import BENCHMARKS, DATASETS, check_writable
 from srlib.errors import UserError
+from srlib.evaluate import METRICS
 from srlib.imresize import METHODS
 from srlib.losses import CONTENT_LOSSES
 from srlib.runtime import AMP_CHOICES
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
 
+    measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights}
+    if args.json:
+        check_writable(args.json)
     if args.model:
         from srlib.weights import pretrained_path
 
@@ -42,14 +48,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{args.weights.name}: SRResNet x{c['scale']}, {c['n_blocks']} blocks, {c['channels']} channels"
         )
         title += f" ({how})" if how else ""
-        results = evaluate(as_upscaler(model), args.datasets, args.scale, device)
+        results = evaluate(as_upscaler(model), args.datasets, args.scale, device, **measures)
         paper = how if how in PAPER and args.scale == 4 else None
     else:
-        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale)
+        device = "cpu"
+        results = evaluate(baseline(args.method, args.scale), args.datasets, args.scale, **measures)
         title, paper = f"{args.method} x{args.scale}", args.method if args.scale == 4 else None
     print(format_table(results, title=title, paper=paper))
     if args.json:
-        write_json(results, args.json)
+        write_json(results, args.json, device)
         print(f"wrote {args.json}")
 
 
@@ -73,6 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from srlib.evaluate import evaluate, evaluate_images, format_table, sample_images
     from srlib.plot import comparison_figure
 
+    check_writable(args.out, folder=True)
     start = time.perf_counter()
     upscalers = demo_upscalers()
     scores, outputs = evaluate_images(upscalers, sample_images(), scale=4)
@@ -95,6 +103,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from srlib.inference import as_upscaler, pick_device
     from srlib.weights import load_pretrained, pretrained_label
 
+    check_writable(args.out, folder=True)
     device = pick_device(args.device)
     upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
     for name in PRETRAINED:
@@ -124,7 +133,7 @@ TRAIN_FLAGS = (
     "data", "max_images", "steps", "batch_size", "crop", "learning_rate", "scale", "n_blocks", "channels",
     "seed", "device", "amp", "log_every", "val_every", "checkpoint_every", "snapshot_every", "val_dir",
     "init", "content", "vgg_weights", "adv_weight", "d_channels", "decay_step", "real_label", "d_steps",
-    "d_every",
+    "d_every", "vgg_rescale",
 )  # fmt: skip
 
 
@@ -154,8 +163,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
     logging.getLogger("srlib").setLevel(logging.INFO)
-    if args.time_limit is not None and not args.time_limit > 0:
+    if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
         raise UserError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
+    check_writable(args.out, folder=True)
     config = train_config(args)
     time_limit = None if args.time_limit is None else args.time_limit * 60
     if config.data is None:  # the default training set, T91 + BSDS200: fetched when missing
@@ -173,22 +183,40 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from srlib.weights import export_generator
 
+    check_writable(args.out)
     print(f"wrote {export_generator(args.checkpoint, args.out)}")
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from srlib.inference import pick_device, upscale_file
+    from srlib.inference import InferenceSRResNet, output_path, pick_device, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
     if len(set(stems)) < len(stems):
         raise UserError("two inputs share a file name (stem), so their outputs would overwrite each other")
+    if (args.tile is not None and args.tile < 1) or (args.overlap is not None and args.overlap < 0):
+        raise UserError(f"--tile must be at least 1 and --overlap 0 or more, got {args.tile}, {args.overlap}")
+    check_writable(args.out, folder=True)
     weights = pretrained_path(args.model) if args.model else args.weights
-    model = load_generator(weights, pick_device(args.device))
+    model = InferenceSRResNet(load_generator(weights, pick_device(args.device)))
+    existing = [out for p in args.inputs if (out := output_path(p, args.out, model.scale)).exists()]
+    if existing and not args.overwrite:
+        raise UserError(
+            f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
+            "pass --overwrite to replace it, or choose another --out"
+        )
     for path in args.inputs:
         start = time.perf_counter()
         out = upscale_file(model, path, args.out, args.tile, args.overlap)
         print(f"wrote {out} ({time.perf_counter() - start:.2f} s)")
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from srlib.interpolate import interpolate_files
+
+    check_writable(args.out)
+    out = interpolate_files(args.a, args.b, args.alpha, args.out)
+    print(f"wrote {out}: (1 - {args.alpha:g}) x {args.a.name} + {args.alpha:g} x {args.b.name}")
 
 
 def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> argparse.ArgumentParser:
@@ -243,6 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--device", help="with --weights: cpu, cuda, cuda:N or mps (default: the best available)")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=METRICS,
+        default=["psnr", "ssim"],
+        help="measures to add: niqe (no-reference; lower is better, also given for the HR images), lpips "
+        "(needs pip install 'srlib[lpips]' and AlexNet's weights); psnr and ssim are always computed. The "
+        "PIRM Perceptual Index and Ma's score need Ma's trained model, a file not available offline, so "
+        "they are not offered",
+    )
+    p.add_argument(
+        "--lpips-weights",
+        type=Path,
+        metavar="PATH",
+        help="AlexNet weights for LPIPS (a torchvision state dict); default: torchvision's download",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("fetch", help="download datasets into $SRLIB_DATA or data/, checked by sha256")
@@ -257,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
     p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
     p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")
+    p.add_argument("--vgg-rescale", type=float, help="VGG features are divided by this (default 12.75)")
     p.add_argument("--d-channels", type=int, help="discriminator width (default 64)")
     p.add_argument(
         "--decay-step", type=int, help="both learning rates drop tenfold here (default: steps / 2)"
@@ -276,8 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
     what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
-    p.add_argument("--tile", type=int, help="process LR tiles of this side, to bound memory")
-    p.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace earlier outputs (default: refuse, before any work)"
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="LR tile side (default: whole when small, else tiles whose activations stay under 1 GB)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        help="LR pixels of context around each tile (default: the receptive radius, 40 for the shipped "
+        "models, which makes tiles seamless: the same output as the whole image)",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_upscale)
 
@@ -289,21 +346,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     p.set_defaults(func=cmd_reproduce)
 
+    p = sub.add_parser(
+        "interpolate", help="network interpolation: (1 - alpha) A + alpha B, e.g. SRResNet to SRGAN (ESRGAN)"
+    )
+    p.add_argument("a", type=Path, metavar="A", help="the first generator (alpha 0), e.g. SRResNet")
+    p.add_argument("b", type=Path, metavar="B", help="the second generator (alpha 1), e.g. SRGAN, same size")
+    p.add_argument("--alpha", type=float, required=True, help="weight of B, between 0 and 1")
+    p.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    p.set_defaults(func=cmd_interpolate)
+
     p = sub.add_parser("demo", help="upscale the bundled sample images and write comparison figures")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"srlib: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with a one-line message)."""
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning  # srlib's warnings as one line, not a source listing
     try:
         args.func(args)
     except UserError as e:
         print(f"srlib: error: {e}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError and CPU allocation failures
+        if not isinstance(e, MemoryError) and "memory" not in str(e):
+            raise
+        reason = (str(e).strip().splitlines() or ["MemoryError"])[0][:200]
+        print(
+            f"srlib: error: out of memory ({reason}); use smaller tiles (--tile), batches (--batch-size) or "
+            "crops (--crop)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
     return 0

@@ -1,22 +1,25 @@
 """Datasets and image I/O: where the benchmark and training images are, fetching them, and reading them.
 
 The registry (`registry.tsv`, shipped in the package) lists every file of the known datasets with its public
-URL and sha256. `fetch` downloads what is missing with pooch into the data folder, with a progress bar, and
-checks every file against its sha256; `ensure_data` does so for several datasets and, offline, stops with one
-line saying how to get them. The data folder is ``$SRLIB_DATA`` when set, else the project's ``data/``
-folder (else the user's cache folder, for an installed package).
+URL, sha256 and size. `fetch` downloads what is missing into the data folder (never more bytes than listed),
+with a progress bar, and checks every file against its sha256; `ensure_data` does so for several datasets
+and, offline, stops with one line saying how to get them. The data folder is ``$SRLIB_DATA`` when set, else
+the project's ``data/`` folder (else the user's cache folder, for an installed package).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import os
+import re
+import shutil
 import tempfile
 import urllib.parse
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -25,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import requests
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from srlib.errors import UserError
-from srlib.imresize import imresize
+from srlib.imresize import check_factor, imresize
 
 # dataset name -> folder (relative to the data root) holding its HR images
 BENCHMARKS = {"Set5": "benchmarks/Set5", "Set14": "benchmarks/Set14", "BSD100": "benchmarks/BSD100"}
@@ -106,49 +109,91 @@ def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
     return files
 
 
+def check_mirror(mirror: str) -> str:
+    """The mirror base URL without its trailing slash, or a UserError unless it is http(s)://host/..."""
+    parts = urllib.parse.urlsplit(mirror)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UserError(
+            f"unsupported mirror URL {mirror!r}: give an http:// or https:// base URL holding the files "
+            "(e.g. http://localhost:8000)"
+        )
+    return mirror.rstrip("/")
+
+
+def _download(url: str, dest: Path, entry: RegistryEntry) -> None:
+    """Stream ``url`` into ``dest`` atomically; more bytes than the registry lists or another sha256 fail."""
+    digest, received = hashlib.sha256(), 0
+    with atomic_path(dest) as tmp, requests.get(url, stream=True, timeout=60) as response:
+        response.raise_for_status()
+        with open(tmp, "wb") as f:
+            for chunk in response.iter_content(1 << 16):
+                received += len(chunk)
+                if received > entry.size:  # a wrong file, or a server that never stops sending
+                    raise UserError(
+                        f"{url}: the server sent more than the {entry.size:,} bytes the registry lists; "
+                        "it holds another file: use another mirror"
+                    )
+                digest.update(chunk)
+                f.write(chunk)
+        if digest.hexdigest() != entry.sha256:
+            raise UserError(
+                f"{url}: downloaded file does not match its sha256; "
+                "the server may hold another version: try again or use another mirror"
+            )
+
+
 def _dataset_of(path: str) -> str:
     """The name of the dataset a registry path belongs to."""
     return next(name for name, folder in DATASETS.items() if path.startswith(folder + "/"))
 
 
 def _is_verified(local: Path, entry: RegistryEntry) -> bool:
-    import pooch
-
+    """Whether the local file is the registry's: its size, then its sha256."""
     if not (local.is_file() and local.stat().st_size == entry.size):
         return False
-    return pooch.file_hash(str(local)) == entry.sha256
+    return _sha256(local) == entry.sha256
 
 
 def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -> Path:
     """Return the local copy of a registry file, downloading and sha256-checking it when missing.
 
     ``mirror`` replaces the registry's URL by ``mirror/path`` (a local server, a copy on your own host).
-    A download that fails or does not match its sha256 leaves no file behind.
+    A download that fails, is larger than the registry says or does not match its sha256 leaves no file
+    behind; a local file that does not match is replaced.
     """
-    import pooch
-
-    pooch.get_logger().setLevel("WARNING")  # one progress bar per dataset instead of a line per file
     entry = registry()[path]
     root = data_root() if root is None else Path(root)
-    url = f"{mirror.rstrip('/')}/{urllib.parse.quote(path)}" if mirror else entry.url
+    url = f"{check_mirror(mirror)}/{urllib.parse.quote(path)}" if mirror else entry.url
     local = root / path
     if _is_verified(local, entry):
         return local
+    corrupt = local.exists()
     try:
-        pooch.retrieve(
-            url, known_hash=f"sha256:{entry.sha256}", fname=local.name, path=local.parent, progressbar=False
+        check_writable(local)
+    except UserError as e:
+        raise UserError(f"{e}; the data folder must be writable: set SRLIB_DATA to another folder") from None
+    try:
+        _download(url, local, entry)
+    except requests.RequestException as e:
+        reason = (
+            f"{local} does not match its sha256 (corrupt or another version) and could not be downloaded "
+            "again"
+            if corrupt
+            else f"could not download {url}"
         )
-    except ValueError as e:  # pooch's checksum mismatch; it has already removed the download
-        raise UserError(
-            f"{url}: downloaded file does not match its sha256 ({e.__class__.__name__}); "
-            "the server may hold another version: try again or use another mirror"
-        ) from None
-    except (requests.RequestException, OSError) as e:
         raise DownloadError(
-            f"could not download {url} ({type(e).__name__}; no network?): run `srlib fetch "
-            f"{_dataset_of(path)}` where there is a connection, or set SRLIB_DATA to a folder that holds it"
+            f"{reason} ({type(e).__name__}; no network?): check the connection, run `srlib fetch "
+            f"{_dataset_of(path)}` where there is one, or set SRLIB_DATA to a folder that holds it"
         ) from None
     return local
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def fetch(
@@ -213,23 +258,72 @@ def benchmark_pairs(name: str, scale: int = 4, root: Path | None = None) -> list
     return [(h.name.split("_SRF_")[0], h, low) for h, low in zip(hr, lr, strict=True)]
 
 
-def load_image(path: str | Path) -> Tensor:
+def check_pixels(path: str | Path, size: tuple[int, int], max_pixels: int | None = None) -> None:
+    """A UserError naming the size when a ``(width, height)`` image has more pixels than ``max_pixels``.
+
+    The default is PIL's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 megapixels): a
+    small file can claim a huge image and fill the memory when decoded.
+    """
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    w, h = size
+    if limit and w * h > limit:
+        raise UserError(
+            f"{path}: refused: {w}x{h} pixels ({w * h / 1e6:.1f} megapixels) is more than the "
+            f"{limit / 1e6:.1f}-megapixel limit (a decompression bomb?); shrink or crop the image first"
+        )
+
+
+def _pixels(img: Image.Image, path: str | Path) -> np.ndarray:
+    """(H, W, 3) float64 in [0, 1] of a decoded image, each kind scaled by its own white level."""
+    if img.mode.startswith("I;16"):
+        arr = np.asarray(img, dtype=np.float64) / 65535.0
+    elif img.mode == "I" and img.format == "PNG":  # a 16-bit PNG, as some Pillow versions open it
+        arr = np.asarray(img, dtype=np.float64) / 65535.0
+    elif img.mode == "I":
+        raise UserError(
+            f"{path}: 32-bit integer pixels have no agreed white level; save the image with 8 or 16 bits"
+        )
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1):
+            raise UserError(
+                f"{path}: float pixels from {np.nanmin(arr):g} to {np.nanmax(arr):g} (or NaN); srlib reads "
+                "float images in [0, 1]: scale it to [0, 1] or save it with 8 or 16 bits"
+            )
+    else:
+        return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+    return np.repeat(arr[..., None], 3, axis=2)
+
+
+def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
     """Read an image file as an RGB float tensor (3, H, W) in [0, 1].
 
-    8- and 16-bit files are scaled by their own maximum; grayscale is repeated to three channels;
-    palette images are expanded; an alpha channel is dropped (the RGB values are kept as stored, not
-    blended onto a background). Unreadable files raise a one-line UserError naming the path.
+    8- and 16-bit files are scaled by their own maximum, float files must hold [0, 1], 32-bit integer files
+    are refused; grayscale is repeated to three channels; palette images are expanded; an alpha channel is
+    dropped (the RGB values are kept as stored, not blended onto a background). The EXIF orientation is
+    applied (phone photos come out upright). Of a multi-frame file (GIF, TIFF) only the first frame is
+    read, with a warning. Images beyond ``max_pixels`` (see `check_pixels`) and unreadable files raise a
+    one-line UserError naming the path.
     """
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # PIL's own warning for large images: check_pixels refuses them
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            check_pixels(path, img.size, max_pixels)
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:
+                warnings.warn(f"{path}: holds {frames} frames; only the first is used", stacklevel=2)
             img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64) / 65535.0
-                arr = np.repeat(arr[..., None], 3, axis=2)
-            else:
-                arr = np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+            arr = _pixels(ImageOps.exif_transpose(img), path)
+    except UserError:
+        raise
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not an image file") from None
+    except Image.DecompressionBombError as e:  # beyond twice PIL's limit: PIL refuses before we see the size
+        raise UserError(f"{path}: refused: {e}; shrink or crop the image first") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1).contiguous()
@@ -241,24 +335,176 @@ def is_grayscale(path: str | Path) -> bool:
         return img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.partial")
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of `atomic_path` in ``folder`` whose writing process is gone (killed).
+
+    Returns what was removed. A temporary is named ``.<name>.<pid>.<random>.partial<suffix>``.
+    """
+    removed = []
+    for tmp in Path(folder).glob(".*.partial*") if Path(folder).is_dir() else []:
+        match = _TEMPORARY.match(tmp.name)
+        if match and not _alive(int(match["pid"])):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this machine is running (on Windows, where os.kill would end it, assume so)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def check_writable(path: str | Path, folder: bool = False) -> Path:
+    """A one-line UserError unless ``path`` can be written: a file, or with ``folder``, a folder for files.
+
+    Called before any work, so that a bad destination is found in seconds, not after an hour of compute:
+    a file where a folder is wanted (or the reverse), a path under a file, a read-only place. Creates
+    nothing.
+    """
+    path = Path(path)
+    if path.is_dir() and not folder:
+        raise UserError(f"{path} is a folder; give a file name")
+    if path.exists() and not path.is_dir() and folder:
+        raise UserError(f"{path} is a file, not a folder; give a folder")
+    existing = path if path.is_dir() else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass  # a real write also finds read-only mounts, which os.access does not
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {existing} is not writable ({e.strerror})") from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {path}: {existing} is read-only")
+    return path
+
+
+def _no_space(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write ran out of disk: ENOSPC, or a library's wrapped message, or a full disk."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if "No space left" in str(error) or "os error 28" in str(error):
+        return True
+    try:  # torch.save reports a full disk as a RuntimeError without the reason
+        return isinstance(error, RuntimeError) and shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only when the block succeeds.
 
-    Readers never see a half-written file, and a failure leaves nothing behind.
+    Readers never see a half-written file, and a failure leaves nothing behind: a crash keeps the previous
+    file. The data reach the disk (fsync) before the rename. A full disk raises a one-line UserError
+    ("no space left on ..."); temporaries left by killed processes are removed here.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # removed on failure
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"cannot write {path}: a file stands where a folder should be") from None
+    remove_stale_temporaries(path.parent)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".partial{path.suffix}"
+    )
     os.close(fd)
     try:
         yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # the permissions of a plain open(), not mkstemp's private 0600
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # on the disk before the rename: a power cut keeps the old file or the new
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
+    except Exception as e:
+        if _no_space(e, path.parent):
+            raise UserError(
+                f"no space left on {path.parent}: {path.name} was not written (any earlier one is kept); "
+                "free some space and try again"
+            ) from None
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
+        if not path.exists():  # failed: remove the folders made for it, if still empty
+            for folder in created:
+                with suppress(OSError):
+                    folder.rmdir()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def folder_lock(folder: str | Path, what: str = "run") -> Iterator[None]:
+    """Hold ``folder/.lock`` for the block: a second writer of the same folder gets a one-line UserError.
+
+    The lock is the operating system's (``flock``; ``msvcrt.locking`` on Windows), so the kernel releases it
+    when its process dies, even by kill -9: the next run takes a stale lock over, and says so. The file
+    holds the owner's process id, for the message.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        previous = os.read(fd, 64).decode(errors="replace").strip()
+        try:
+            _lock(fd)
+        except OSError:
+            raise UserError(
+                f"{folder} is in use by another {what} (process {previous or '?'}): wait for it to end, "
+                "or choose another folder"
+            ) from None
+        if previous and previous.isdigit() and int(previous) != os.getpid():
+            warnings.warn(f"{folder}: took over the lock of process {previous}, which ended", stacklevel=3)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # a clean end leaves no owner; the file stays (unlinking it would race)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _lock(fd: int) -> None:
+    """Lock an open file without waiting; OSError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -283,6 +529,11 @@ def quantize(x: Tensor) -> Tensor:
 
 def modcrop(img: Tensor, scale: int) -> Tensor:
     """Crop the bottom/right so that height and width are multiples of ``scale``."""
+    scale = check_factor(scale)
+    if img.dim() < 2 or min(img.shape[-2:]) < scale:
+        raise UserError(
+            f"modcrop: expected images (..., H, W) of at least {scale}x{scale}, got {tuple(img.shape)}"
+        )
     h, w = img.shape[-2:]
     return img[..., : h - h % scale, : w - w % scale]
 

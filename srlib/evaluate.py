@@ -8,6 +8,7 @@ An *upscaler* is any function from a (1, 3, h, w) LR batch in [0, 1] to a (1, 3,
 from __future__ import annotations
 
 import json
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -29,9 +30,47 @@ from srlib.data import (
 )
 from srlib.errors import UserError
 from srlib.imresize import METHODS, imresize, upscale
-from srlib.metrics import gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
+from srlib.metrics import gradient_magnitude, high_frequency_share, niqe, psnr, rgb_to_gray, ssim
 
 Upscaler = Callable[[Tensor], Tensor]
+
+# What `evaluate` can measure; PSNR and SSIM always. NIQE needs no reference; LPIPS needs the optional
+# package lpips and AlexNet's weights (srlib.lpips). The PIRM 2018 Perceptual Index, ((10 - Ma) + NIQE) / 2,
+# and Ma et al.'s score need Ma's trained regression model, a file that cannot be had offline, so they are
+# not offered.
+METRICS = ("psnr", "ssim", "niqe", "lpips")
+
+
+def check_metrics(metrics: Sequence[str]) -> None:
+    """A UserError naming the choices when a metric is unknown."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise UserError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+
+
+def perceptual_scores(
+    sr: Tensor,
+    hr: Tensor,
+    scale: int,
+    gray: bool,
+    metrics: Sequence[str],
+    lpips: torch.nn.Module | None = None,
+) -> dict:
+    """The perceptual measures asked for in ``metrics`` for one SR image: ``niqe`` and its HR image's
+    ``hr_niqe`` (the target), both with ``scale`` pixels shaved, on Y or on the grey values (``gray``);
+    ``lpips`` (needs the ``lpips`` model from `srlib.lpips.lpips_model`), on RGB, shaved alike."""
+    scores = {}
+    if "niqe" in metrics:
+        a, b = (rgb_to_gray(sr), rgb_to_gray(hr)) if gray else (sr, hr)
+        scores["niqe"], scores["hr_niqe"] = niqe(a, scale).item(), niqe(b, scale).item()
+    if "lpips" in metrics:
+        from srlib.lpips import lpips_distance
+
+        if lpips is None:
+            raise ValueError("perceptual_scores: 'lpips' needs the network, from srlib.lpips.lpips_model")
+        scores["lpips"] = lpips_distance(lpips, sr, hr, scale).item()
+    return scores
+
 
 # Ledig et al. (CVPR 2017), x4, PSNR (dB) / SSIM, keyed by our method labels (`srlib.weights.trained_as`):
 # table 2 for the interpolations, SRResNet and SRGAN (whose content loss is VGG54), table 1 for SRGAN-MSE
@@ -94,31 +133,44 @@ def evaluate(
     scale: int = 4,
     device: str | torch.device = "cpu",
     root: Path | None = None,
+    metrics: Sequence[str] = ("psnr", "ssim"),
+    lpips_weights: str | Path | None = None,
 ) -> dict:
     """Score ``upscaler`` on benchmark sets; returns ``{set: {psnr, ssim, seconds_per_image, images, ...}}``.
 
     Besides PSNR and SSIM, each set gets two measures of fine detail, of the SR images and of their HR
-    originals (``hr_`` prefix): `gradient_magnitude` and `high_frequency_share`, both shaved like PSNR.
-    One untimed warm-up call runs first, so that lazy initialisation (CUDA kernels, caches) is not counted.
+    originals (``hr_`` prefix): `gradient_magnitude` and `high_frequency_share`, both shaved like PSNR;
+    and the perceptual measures named in ``metrics`` (see `perceptual_scores`); LPIPS's AlexNet comes from
+    ``lpips_weights`` (a file), else torchvision's download.
+    The first image of each size is run once untimed before it is timed, so that set-up (CUDA kernels and
+    cuDNN's choice of algorithm per shape, oneDNN's primitives, caches) is not counted as seconds per image.
     """
     device = torch.device(device)
+    check_metrics(metrics)
     for name in datasets:  # check every name before spending time on the first set
         check_benchmark(name)
+    lpips = None
+    if "lpips" in metrics:
+        from srlib.lpips import lpips_model
+
+        lpips = lpips_model(lpips_weights, device=device)
     results: dict = {}
     for name in datasets:
-        pairs = benchmark_pairs(name, scale, root)
-        lr0 = load_image(pairs[0][2])[None].to(device)
-        with torch.inference_mode():
-            upscaler(lr0)  # warm-up
-        images, total = {}, 0.0
-        for image, hr_path, lr_path in pairs:
+        images, total, sizes = {}, 0.0, set()
+        for image, hr_path, lr_path in benchmark_pairs(name, scale, root):
             lr = load_image(lr_path)[None].to(device)
             hr = modcrop(load_image(hr_path)[None], scale)
-            sr, p, s, seconds = measure(upscaler, lr, hr, scale, gray=is_grayscale(hr_path))
+            if lr.shape not in sizes:  # warm-up for each new size
+                sizes.add(lr.shape)
+                with torch.inference_mode():
+                    upscaler(lr)
+            gray = is_grayscale(hr_path)
+            sr, p, s, seconds = measure(upscaler, lr, hr, scale, gray=gray)
             images[image] = {"psnr": p, "ssim": s}
             for prefix, x in (("", sr), ("hr_", hr)):
                 images[image][prefix + "gradient"] = gradient_magnitude(x, scale).item()
                 images[image][prefix + "hf_share"] = high_frequency_share(x, scale, scale).item()
+            images[image].update(perceptual_scores(sr, hr, scale, gray, metrics, lpips))
             total += seconds
         n = len(images)
         means = {k: sum(v[k] for v in images.values()) / n for k in next(iter(images.values()))}
@@ -159,14 +211,26 @@ def sample_images() -> dict[str, Tensor]:
 
 
 def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | None = None) -> str:
-    """A plain-text table, one row per set; ``paper`` adds that method's published numbers."""
-    head = f"{'dataset':<8} {'PSNR (dB)':>9} {'SSIM':>7} {'s/image':>9}"
+    """A plain-text table, one row per set; ``paper`` adds that method's published numbers.
+
+    Perceptual measures in the results get columns: NIQE (lower is better) beside the HR images' NIQE,
+    LPIPS (lower is better).
+    """
+    first = next(iter(results.values()), {})
+    extra = [
+        (k, label)
+        for k, label in (("niqe", "NIQE"), ("hr_niqe", "HR NIQE"), ("lpips", "LPIPS"))
+        if k in first
+    ]
+    head = f"{'dataset':<8} {'PSNR (dB)':>9} {'SSIM':>7}" + "".join(f" {label:>7}" for _, label in extra)
+    head += f" {'s/image':>9}"
     if paper:
         head += f"   {'paper PSNR':>10} {'paper SSIM':>10}"
     lines = [title] if title else []
     lines += [head, "-" * len(head)]
     for name, r in results.items():
-        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f} {r['seconds_per_image']:>9.4f}"
+        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f}" + "".join(f" {r[k]:>7.3f}" for k, _ in extra)
+        line += f" {r['seconds_per_image']:>9.4f}"
         if paper and name in PAPER.get(paper, {}):
             p, s = PAPER[paper][name]
             line += f"   {p:>10.2f} {s:>10.4f}"
@@ -174,9 +238,32 @@ def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | N
     return "\n".join(lines)
 
 
-def write_json(results: Mapping, path: str | Path) -> Path:
-    """Write results as JSON, atomically."""
-    return write_text(path, json.dumps(results, indent=2) + "\n")
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine(device: str | torch.device = "cpu") -> dict[str, str | int]:
+    """Where timings were taken, recorded beside them: device, torch version, threads, CPU (and GPU) model."""
+    device = torch.device(device)
+    info: dict[str, str | int] = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def write_json(results: Mapping, path: str | Path, device: str | torch.device = "cpu") -> Path:
+    """Write results as JSON, atomically, with a ``machine`` entry saying where the ``device`` timings ran."""
+    return write_text(path, json.dumps({"machine": machine(device), **results}, indent=2) + "\n")
 
 
 # The seed report this course started from: a student's reproduction of the paper's SRGAN, not the paper's
@@ -242,8 +329,19 @@ def detail_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
     return "\n".join(lines)
 
 
+def niqe_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
+    """A Markdown table of mean NIQE per method and set (lower: more natural), with the HR images' row."""
+    sets = list(next(iter(results.values())))
+    lines = ["| method | " + " | ".join(sets) + " |", "| --- |" + " --- |" * len(sets)]
+    rows = {name: [r[s]["niqe"] for s in sets] for name, r in results.items()}
+    rows["HR"] = [next(iter(results.values()))[s]["hr_niqe"] for s in sets]
+    lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for name, row in rows.items()]
+    return "\n".join(lines)
+
+
 def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
-    """The text of ``reproduction.md``: the reproduction table, what its rows are, the detail table."""
+    """The text of ``reproduction.md``: the reproduction table, what its rows are, the detail table and,
+    when the results hold NIQE, the NIQE table."""
     return (
         "# Reproduction: x4 super-resolution on the benchmarks\n\n"
         "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
@@ -257,6 +355,19 @@ def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: 
         "LR images' Nyquist frequency (1/8 cycle per pixel at x4), both with 4 pixels shaved: detail that "
         "the LR input cannot hold, so an upscaler must create it. The HR row is the target.\n\n"
         + detail_table(results)
+        + "\n"
+        + (niqe_section(results) if "niqe" in next(iter(next(iter(results.values())).values())) else "")
+    )
+
+
+def niqe_section(results: Mapping[str, Mapping[str, Mapping]]) -> str:
+    """The NIQE part of ``reproduction.md``: what NIQE is, why PI is missing, and `niqe_table`."""
+    return (
+        "\n## NIQE\n\n"
+        "Mean NIQE (Mittal et al. 2012, the LIVE release's pristine model; no reference needed, lower is "
+        "more natural) of Y with 4 pixels shaved. The PIRM 2018 Perceptual Index and Ma et al.'s score need "
+        "Ma's trained model, which cannot be had offline, so they are not given.\n\n"
+        + niqe_table(results)
         + "\n"
     )
 
@@ -274,15 +385,17 @@ def reproduce(
 ) -> dict:
     """Evaluate every upscaler on the benchmarks and write the reproduction table, JSON and crop figures.
 
-    Writes ``out/reproduction.md`` (the table beside the paper's and the seed report's numbers),
+    Writes ``out/reproduction.md`` (the table beside the paper's and the seed report's numbers, the
+    fine-detail and NIQE tables),
     ``out/reproduction.json`` and ``out/crops_<set>_<image>.png`` (LR, each method, HR, zoomed).
     """
     from srlib.plot import comparison_figure
 
     out = Path(out)
     device = torch.device(device)
-    results = {name: evaluate(up, datasets, 4, device) for name, up in upscalers.items()}
-    write_json(results, out / "reproduction.json")
+    metrics = ("psnr", "ssim", "niqe")
+    results = {name: evaluate(up, datasets, 4, device, metrics=metrics) for name, up in upscalers.items()}
+    write_json(results, out / "reproduction.json", device)
     where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     write_text(out / "reproduction.md", reproduction_markdown(results, where))
     for set_name, image in figure_images:

@@ -11,6 +11,7 @@ the degradation we train with.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -19,7 +20,23 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from srlib.errors import UserError
+
 METHODS = ("nearest", "bilinear", "bicubic")
+
+
+def check_factor(scale: object, integer: bool = True) -> float:
+    """``scale`` (an int with ``integer``), or a UserError unless it is a finite number above 0 (with
+    ``integer``, a whole number >= 1: 2.0 passes as 2)."""
+    ok = (
+        isinstance(scale, numbers.Real) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0
+    )
+    if ok and integer:
+        ok = float(scale).is_integer() and scale >= 1
+    if not ok:
+        kind = "a whole number of at least 1" if integer else "a finite number above 0"
+        raise UserError(f"scale must be {kind}, got {scale!r}")
+    return int(scale) if integer else float(scale)
 
 
 def cubic(x: Tensor, a: float = -0.5) -> Tensor:
@@ -80,19 +97,24 @@ def imresize(
     Values are not clamped: bicubic overshoots a little at edges, as it does in MATLAB before rounding.
     """
     if (scale is None) == (size is None):
-        raise ValueError("imresize: give exactly one of scale or size")
+        raise UserError("imresize: give exactly one of scale or size")
     if x.dim() not in (3, 4) or not x.is_floating_point():
-        raise ValueError(
+        raise UserError(
             f"imresize: expected a float tensor (C, H, W) or (N, C, H, W), got {x.dtype} {tuple(x.shape)}"
         )
     if kernel not in KERNELS:
-        raise ValueError(f"imresize: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
+        raise UserError(f"imresize: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
     h, w = x.shape[-2:]
+    if min(h, w) < 1:
+        raise UserError(f"imresize: the image is empty, {tuple(x.shape)}")
     if size is None:
+        scale = check_factor(scale, integer=False)
         out_h, out_w = math.ceil(scale * h), math.ceil(scale * w)
         scale_h = scale_w = float(scale)
     else:
         out_h, out_w = size
+        if min(out_h, out_w) < 1:
+            raise UserError(f"imresize: the output size must be at least 1x1, got {size}")
         scale_h, scale_w = out_h / h, out_w / w
     rows = resize_matrix(h, out_h, scale_h, kernel, antialias).to(x.device, x.dtype)  # (out_h, h)
     cols = resize_matrix(w, out_w, scale_w, kernel, antialias).to(x.device, x.dtype)  # (out_w, w)
@@ -106,6 +128,9 @@ def upscale_nearest(x: Tensor, scale: int) -> Tensor:
     ``round((dst + 0.5) / scale - 0.5)`` that MATLAB, PIL and torch use: each input pixel becomes a
     ``scale x scale`` block.
     """
+    scale = check_factor(scale)
+    if x.dim() < 2 or min(x.shape[-2:]) < 1:
+        raise UserError(f"upscale_nearest: expected images (..., H, W) of at least 1x1, got {tuple(x.shape)}")
     h, w = x.shape[-2:]
     src_y = torch.div(torch.arange(h * scale, device=x.device), scale, rounding_mode="floor")
     src_x = torch.div(torch.arange(w * scale, device=x.device), scale, rounding_mode="floor")
@@ -114,13 +139,14 @@ def upscale_nearest(x: Tensor, scale: int) -> Tensor:
 
 def upscale(x: Tensor, scale: int, method: str = "bicubic") -> Tensor:
     """Upscale by an integer factor with an interpolation baseline (MATLAB rules), clamped to [0, 1]."""
+    scale = check_factor(scale)
     if method == "nearest":
         return upscale_nearest(x, scale)
     if method == "bilinear":
         return imresize(x, scale, kernel="linear").clamp(0, 1)
     if method == "bicubic":
         return imresize(x, scale, kernel="cubic").clamp(0, 1)
-    raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    raise UserError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
 
 
 def resize_torch(x: Tensor, scale: float, mode: str = "bicubic") -> Tensor:

@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import warnings
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from torch import Tensor
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch import Tensor, nn
 
 from srlib.data import atomic_path, is_grayscale, load_image
 from srlib.errors import UserError
 from srlib.imresize import upscale
 from srlib.metrics import rgb_to_gray
-from srlib.models import SRResNet, from_model_range
+from srlib.models import SRResNet, SubPixelConv, fold_batchnorm, from_model_range
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``name`` when given ("cpu", "cuda", "cuda:1", "mps"), else the best there is: CUDA, MPS, then CPU."""
+    """``name`` when given ("cpu", "cuda", "cuda:1", "mps"), else the best there is: CUDA, MPS, then CPU.
+
+    A device that srlib cannot run on (meta, xpu, a GPU that is not there or does not work) is a UserError.
+    """
     if name:
         try:
             device = torch.device(name)
         except RuntimeError:
             raise UserError(f"unknown device {name!r}; use cpu, cuda, cuda:N or mps") from None
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise UserError(f"srlib does not run on device {name!r}; use cpu, cuda, cuda:N or mps")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise UserError(f"device {name} asked for, but torch sees no CUDA GPU; use --device cpu")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise UserError(
+                f"device {name} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s)"
+            )
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise UserError(f"device {name} asked for, but MPS is not available here; use --device cpu")
+        try:
+            torch.zeros(1, device=device) + 1  # a GPU can be seen and still not work (driver, capability)
+        except RuntimeError as e:
+            reason = str(e).splitlines()[0]
+            raise UserError(f"device {name} does not work here ({reason}); use --device cpu") from None
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -36,90 +55,341 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def as_upscaler(model: SRResNet) -> Callable[[Tensor], Tensor]:
-    """The generator as an `srlib.evaluate` upscaler: LR batch in [0, 1] -> SR batch in [0, 1] (eval mode)."""
-    model.eval()
-    return lambda lr: from_model_range(model(lr), clamp=True)
-
-
 def receptive_radius(model: SRResNet) -> int:
-    """How many LR pixels away an SR pixel can still see: the overlap that makes tiling exact.
+    """How many LR pixels away an SR pixel can still see: the smallest tile overlap that makes tiling exact.
 
-    In LR pixels: 4 (9x9 head) + 2 per residual block (two 3x3) + 1 (3x3 after the blocks), then each
-    sub-pixel conv adds 1 pixel of its own resolution and the 9x9 tail 4 output pixels: at x4,
-    1 + 1/2 + 4/4, so 2 * n_blocks + 7.5 in all; x2 gives 2 * n_blocks + 8 and x8 a little less than x4.
+    Walks the layers in the order they run (SRResNet registers them in that order): a k x k conv reaches
+    k // 2 pixels of the resolution it runs at, and each PixelShuffle(r) makes the later pixels r times
+    smaller. In LR pixels, rounded up: for the paper's x4 generator with 16 blocks, 4 (9x9 head) + 2 * 16
+    (two 3x3 per block) + 1 (3x3 after the blocks) + 1 + 1/2 (the sub-pixel convs) + 4/4 (9x9 tail) = 39.5,
+    so 40.
     """
-    return 2 * model.n_blocks + 8
+    radius, pixel = Fraction(0), Fraction(1)  # the size of the current resolution's pixels, in LR pixels
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            radius += m.kernel_size[0] // 2 * m.dilation[0] * pixel
+        elif isinstance(m, nn.PixelShuffle):
+            pixel /= m.upscale_factor
+    return math.ceil(radius)
 
 
-def upscale_image(model: SRResNet, lr01: Tensor, tile: int | None = None, overlap: int = 16) -> Tensor:
+def conv_before_shuffle(conv: nn.Conv2d, r: int) -> nn.Conv2d:
+    """The conv that, run before PixelShuffle(r), gives what ``conv`` gives run after it:
+    ``shuffle(conv_before_shuffle(conv, r)(x)) == conv(shuffle(x))``, for a k x k ``conv`` with stride 1 and
+    k // 2 zero padding.
+
+    Output pixel (r*i + a, r*j + b) of ``conv`` reads the shuffled pixels (r*i + a + dy, r*j + b + dx), which
+    the shuffle took from channel c*r^2 + p*r + q at (i + m, j + n) where r*m + p = a + dy (columns alike).
+    So the new conv maps r^2 times the channels to r^2 times the channels (one per output phase a, b) with a
+    kernel reaching ceil((k // 2) / r) pixels; the weights ``conv`` has no tap for stay zero. This is Shi et
+    al.'s sub-pixel convolution (2016) read backwards: a conv at high resolution is one at low resolution.
+    """
+    (out_c, in_c), half = conv.weight.shape[:2], conv.kernel_size[0] // 2
+    reach, r2 = -(-half // r), r * r
+    new = nn.Conv2d(
+        in_c * r2,
+        out_c * r2,
+        2 * reach + 1,
+        padding=reach,
+        bias=conv.bias is not None,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
+    with torch.no_grad():
+        new.weight.zero_()
+        for a, b, p, q in itertools.product(range(r), repeat=4):  # output phase (a, b), input phase (p, q)
+            for m, n in itertools.product(range(-reach, reach + 1), repeat=2):
+                dy, dx = r * m + p - a, r * n + q - b
+                if abs(dy) <= half and abs(dx) <= half:
+                    new.weight[a * r + b :: r2, p * r + q :: r2, m + reach, n + reach] = conv.weight[
+                        :, :, dy + half, dx + half
+                    ]
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias.repeat_interleave(r2))
+    return new
+
+
+# Pixels of one band of the last sub-pixel stage's input (at half the output resolution): 64 MB of its
+# 256-channel activations, which also stay nearer the caches.
+BAND_PIXELS = 256 * 256
+
+
+class _OutputBeforeShuffle(nn.Module):
+    """The generator's last sub-pixel stage and its 9x9 output conv, with the output conv run before the
+    shuffle: ``tail(prelu(shuffle(conv(x)))) == shuffle(tail'(prelu(conv(x))))``.
+
+    PReLU has one slope, so it commutes with the shuffle, and tail' = `conv_before_shuffle` (tail, r). A 9x9
+    conv to only 3 channels at the full output resolution runs far below the CPU's peak in oneDNN; tail' is a
+    5x5 conv from 256 to 12 channels at half that resolution, which runs near it. The stage runs in bands of
+    rows with the context its two convs need, so that its 256-channel tensor, the largest of the network,
+    never exists for the whole image: 4 KB per LR pixel less memory at x4.
+    """
+
+    def __init__(self, stage: SubPixelConv, tail: nn.Conv2d):
+        super().__init__()
+        self.conv, self.r = stage.conv, stage.shuffle.upscale_factor
+        self.slope = float(stage.act.weight)
+        self.tail = conv_before_shuffle(tail, self.r)
+        self.context = self.conv.padding[0] + self.tail.padding[0]  # rows each side a band's output reads
+
+    def run(self, x: Tensor) -> Tensor:
+        x = F.leaky_relu_(self.conv(x), self.slope)  # PReLU with its one learnt slope, in place
+        return F.pixel_shuffle(self.tail(x), self.r)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, c, r = x.shape[-2], self.context, self.r
+        rows = max(BAND_PIXELS // x.shape[-1], 2 * c)
+        bands = []
+        for top in range(0, h, rows):  # a band, read with c rows of context each side (zeros at the edges)
+            t0, bottom = max(top - c, 0), min(top + rows, h)
+            y = self.run(x[..., t0 : min(bottom + c, h), :])
+            bands.append(y[..., r * (top - t0) : r * (bottom - t0), :])
+        return bands[0] if len(bands) == 1 else torch.cat(bands, dim=-2)
+
+
+class InferenceSRResNet(nn.Module):
+    """A frozen copy of an SRResNet, rearranged to run faster; the same function as the model in eval mode
+    (to float rounding): LR (N, 3, h, w) in [0, 1] -> SR (N, 3, scale*h, scale*w) in [-1, 1].
+
+    - Each BatchNorm is folded into the conv before it (`fold_batchnorm`).
+    - The last sub-pixel stage runs its 9x9 output conv before the pixel shuffle (`conv_before_shuffle`).
+    - Tensors are channels-last, the layout oneDNN's CPU convs run fastest on.
+
+    ``benchmarks/inference_speed.py`` measures it; the README's performance section has the figures. The copy
+    holds the weights as they were: make a new one after more training.
+    """
+
+    def __init__(self, model: SRResNet):
+        super().__init__()
+        self.scale, self.channels, self.radius = model.scale, model.channels, receptive_radius(model)
+        net = fold_batchnorm(model).requires_grad_(False)
+        net.upsample[-1] = _OutputBeforeShuffle(net.upsample[-1], net.tail)
+        net.tail = nn.Identity()
+        self.net = net.to(memory_format=torch.channels_last)
+
+    def forward(self, lr: Tensor) -> Tensor:
+        return self.net(lr.contiguous(memory_format=torch.channels_last))
+
+
+def for_inference(model: SRResNet | InferenceSRResNet) -> InferenceSRResNet:
+    """``model`` prepared for inference (`InferenceSRResNet`); one already prepared is returned as it is."""
+    return model if isinstance(model, InferenceSRResNet) else InferenceSRResNet(model)
+
+
+def as_upscaler(model: SRResNet | InferenceSRResNet) -> Callable[[Tensor], Tensor]:
+    """The generator as an `srlib.evaluate` upscaler: LR batch in [0, 1] -> SR batch in [0, 1].
+
+    Each image goes through `upscale_image`, as ``srlib upscale`` runs it. The weights are those of the
+    moment of the call (an `InferenceSRResNet` is made once); ``model`` itself is left as it is.
+    """
+    fast = for_inference(model)
+    return lambda lr: torch.stack([upscale_image(fast, x) for x in lr])
+
+
+# The most LR pixels one piece (a tile with its overlap) may hold when `upscale_image` picks the tiles: the
+# x4 generator's activations take about 2.4 KB per LR pixel, so under 0.9 GB. Smaller images run whole.
+AUTO_PIECE_PIXELS = 600 * 600
+
+
+def auto_tiles(h: int, w: int, overlap: int) -> tuple[int, int]:
+    """How many rows and columns of tiles `upscale_image` cuts an h x w image into when no tile is given.
+
+    One (the whole image) when it holds at most `AUTO_PIECE_PIXELS`; else, along each axis, the fewest tiles
+    whose pieces (a tile and its overlap, on the sides that have a neighbour) are at most
+    sqrt(`AUTO_PIECE_PIXELS`) long: fewer, larger pieces recompute less overlap.
+    """
+    if h * w <= AUTO_PIECE_PIXELS:
+        return 1, 1
+    side = math.isqrt(AUTO_PIECE_PIXELS)
+
+    def count(n: int) -> int:
+        c = 1
+        while c < n and -(-n // c) + overlap * min(c - 1, 2) > side:
+            c += 1
+        return c
+
+    return count(h), count(w)
+
+
+def _tile_counts(h: int, w: int, tile: int | None, overlap: int) -> tuple[int, int]:
+    """Rows and columns of tiles: `auto_tiles` when no ``tile`` is given, else enough ``tile``-long ones."""
+    return auto_tiles(h, w, overlap) if tile is None else (-(-h // tile), -(-w // tile))
+
+
+def _radius(model: SRResNet | InferenceSRResNet) -> int:
+    return model.radius if isinstance(model, InferenceSRResNet) else receptive_radius(model)
+
+
+def _spans(n: int, count: int) -> list[tuple[int, int]]:
+    """(start, length) of at most ``count`` near-equal spans that cover ``n`` pixels."""
+    size = -(-n // count)
+    return [(start, min(size, n - start)) for start in range(0, n, size)]
+
+
+MIN_SIDE = 16  # LR images smaller than this are edge-padded to it (a 1x1 image keeps its colour)
+
+
+def upscale_image(
+    model: SRResNet | InferenceSRResNet, lr01: Tensor, tile: int | None = None, overlap: int | None = None
+) -> Tensor:
     """Super-resolve one LR image (3, h, w) in [0, 1]; returns (3, scale*h, scale*w) in [0, 1].
 
-    With ``tile``, the image is cut into tile x tile LR pieces, each run with ``overlap`` extra LR pixels
-    of context on every side, and only each piece's own part of the output is kept: memory on the device
-    stays that of one tile. An SR pixel depends only on LR pixels within the receptive-field radius
-    (`receptive_radius`, 40 for the paper's 16 blocks), and in eval mode BatchNorm is a fixed per-pixel
-    affine map, so when ``overlap >= receptive_radius(model)`` the stitched result equals whole-image
-    inference (up to float rounding). Smaller overlaps differ slightly near tile seams; the default 16 is a
-    compromise that is visually seamless for trained models.
+    The image is cut into the fewest near-equal tiles of at most ``tile`` x ``tile`` LR pixels (by default
+    `auto_tiles`: whole when small, else pieces whose activations stay under 1 GB), each run with
+    ``overlap`` extra LR pixels of context on every side, and only each piece's own part of the output is
+    kept. An SR pixel depends only on LR pixels within `receptive_radius` (40 for the paper's 16 blocks),
+    and in eval mode BatchNorm is a fixed per-pixel affine map, so with the default overlap, that radius,
+    the stitched result equals whole-image inference up to float rounding. Smaller overlaps change the
+    output near tile seams; one below half the radius is warned about. The network runs as an
+    `InferenceSRResNet`, made from ``model`` in each call unless given one (make it once for many images);
+    ``model`` itself is left as it is.
     """
-    if lr01.dim() != 3 or lr01.shape[0] != 3:
-        raise UserError(f"upscale_image takes one RGB image (3, h, w), got {tuple(lr01.shape)}")
-    if tile is not None and (tile < 1 or overlap < 0):
+    if lr01.dim() != 3 or lr01.shape[0] != 3 or min(lr01.shape[1:]) < 1 or not lr01.is_floating_point():
+        raise UserError(
+            f"upscale_image takes one RGB image (3, h, w) of floats, got {lr01.dtype} {tuple(lr01.shape)}"
+        )
+    fast = for_inference(model)
+    overlap = fast.radius if overlap is None else overlap
+    if (tile is not None and tile < 1) or overlap < 0:
         raise UserError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
-    device = next(model.parameters()).device
-    s, (h, w) = model.scale, lr01.shape[-2:]
-
-    def run(lr: Tensor) -> Tensor:
-        return from_model_range(model(lr[None].to(device)), clamp=True)[0].to(lr01.device)
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            if tile is None:
-                return run(lr01)
-            out = lr01.new_empty(3, s * h, s * w)
-            for top in range(0, h, tile):
-                for left in range(0, w, tile):
-                    t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the piece with its context
-                    sr = run(lr01[:, t0 : min(top + tile + overlap, h), l0 : min(left + tile + overlap, w)])
-                    th, tw = min(tile, h - top), min(tile, w - left)  # the tile's own part, in LR pixels
-                    y, x = s * (top - t0), s * (left - l0)
-                    out[:, s * top : s * (top + th), s * left : s * (left + tw)] = sr[
-                        :, y : y + s * th, x : x + s * tw
-                    ]
-            return out
-    finally:
-        model.train(was_training)
+    if overlap < fast.radius / 2:
+        warnings.warn(
+            f"tile overlap {overlap} is far below the receptive radius {fast.radius}: tile seams may show; "
+            f"the default overlap ({fast.radius}) is exact",
+            stacklevel=2,
+        )
+    weight = next(fast.parameters())
+    s, (h, w) = fast.scale, lr01.shape[-2:]
+    if min(h, w) < MIN_SIDE:  # the convs' zero padding would swamp a tiny image: repeat its edges instead
+        top, left = max(MIN_SIDE - h, 0) // 2, max(MIN_SIDE - w, 0) // 2
+        pad = (left, max(MIN_SIDE - w, 0) - left, top, max(MIN_SIDE - h, 0) - top)
+        padded = F.pad(lr01[None], pad, mode="replicate")[0]
+        return upscale_image(fast, padded, tile, overlap)[
+            :, s * top : s * (top + h), s * left : s * (left + w)
+        ]
+    rows, cols = _tile_counts(h, w, tile, overlap)
+    out = lr01.new_empty(3, s * h, s * w)
+    with torch.inference_mode():
+        for top, th in _spans(h, rows):
+            for left, tw in _spans(w, cols):
+                t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the piece with its context
+                piece = lr01[:, t0 : min(top + th + overlap, h), l0 : min(left + tw + overlap, w)]
+                sr = fast(piece[None].to(weight.device, weight.dtype))[0]
+                y, x = s * (top - t0), s * (left - l0)  # where the tile's own part starts in the piece's SR
+                out[:, s * top : s * (top + th), s * left : s * (left + tw)] = from_model_range(
+                    sr[:, y : y + s * th, x : x + s * tw], clamp=True
+                )
+    return out
 
 
 def _read_alpha(path: Path) -> Tensor | None:
-    """The alpha channel of an image file as (1, H, W) in [0, 1], or None when it has none."""
+    """The alpha channel of an image file as (1, H, W) in [0, 1] (EXIF orientation applied), or None."""
     with Image.open(path) as img:
         if img.mode not in ("RGBA", "LA", "PA") and not (img.mode == "P" and "transparency" in img.info):
             return None
+        img = ImageOps.exif_transpose(img)
         alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.float32) / 255
     return torch.from_numpy(alpha)[None]
 
 
+def output_path(path: str | Path, out_dir: str | Path, scale: int) -> Path:
+    """Where `upscale_file` writes the result of ``path``: ``out_dir/<stem>_x<scale>.png``."""
+    return Path(out_dir) / f"{Path(path).stem}_x{scale}.png"
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: a GPU's free memory, the CPU's MemAvailable (Linux), or None
+    where it cannot be known."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        except (OSError, StopIteration, ValueError):
+            return None
+    return None
+
+
+def memory_needed(
+    model: SRResNet | InferenceSRResNet, h: int, w: int, tile: int | None = None, overlap: int | None = None
+) -> int:
+    """Rough peak bytes of `upscale_image` on an h x w LR image, on the model's device: the activations of
+    its largest piece (the whole image, or a tile with its overlap) and the float result.
+
+    Per LR pixel an `InferenceSRResNet` holds about 9 x channels floats at x4 (the first sub-pixel stage's
+    output, before and after its shuffle: 2.35 KB measured at 64 channels), 5 x channels at x2 (the residual
+    blocks') and 4 times 9 x channels at x8; its last stage runs in bands and adds little.
+    """
+    overlap = _radius(model) if overlap is None else overlap
+    rows, cols = _tile_counts(h, w, tile, overlap)
+    th, tw = (min(n, -(-n // c) + overlap * min(c - 1, 2)) for n, c in ((h, rows), (w, cols)))
+    per_pixel = 4 * model.channels * max(5, 9 * model.scale**2 // 16)
+    return per_pixel * th * tw + 4 * model.scale**2 * 3 * h * w
+
+
+def check_memory(
+    model: SRResNet | InferenceSRResNet, h: int, w: int, tile: int | None = None, overlap: int | None = None
+) -> None:
+    """A UserError naming the size, and a tile that fits, when upscaling h x w pixels would exhaust memory."""
+    device = next(model.parameters()).device
+    free, need = available_memory(device), memory_needed(model, h, w, tile, overlap)
+    if free is None or need <= free:
+        return
+    s, gb = model.scale, 1 << 30
+    result = 4 * s * s * 3 * h * w
+    if result > free:  # the output alone does not fit: no tiling helps
+        raise UserError(
+            f"refused: {w}x{h} pixels x{s} makes a {s * w}x{s * h} image that needs {result / gb:.1f} GB, "
+            f"and {free / gb:.1f} GB are free; crop or shrink the input"
+        )
+    fits = next((t for t in (512, 256, 128, 64, 32) if memory_needed(model, h, w, t, overlap) <= free), None)
+    raise UserError(
+        f"{w}x{h} pixels x{s} needs about {need / gb:.1f} GB at once and {free / gb:.1f} GB are free: "
+        + (f"process it in tiles, e.g. --tile {fits} (tile=... in upscale_image)" if fits else "crop it")
+    )
+
+
 def upscale_file(
-    model: SRResNet, path: str | Path, out_dir: str | Path, tile: int | None = None, overlap: int = 16
+    model: SRResNet | InferenceSRResNet,
+    path: str | Path,
+    out_dir: str | Path,
+    tile: int | None = None,
+    overlap: int | None = None,
 ) -> Path:
     """Super-resolve an image file into ``out_dir/<stem>_x<scale>.png``, atomically; returns the path.
 
     Grey files go through the network as three equal channels and come back grey (L); an alpha channel
-    (RGBA, LA, transparent palette) is upscaled with bicubic interpolation and kept.
+    (RGBA, LA, transparent palette) is upscaled with bicubic interpolation and kept. The EXIF orientation
+    is applied and the other EXIF data are kept. ``tile`` and ``overlap`` as in `upscale_image`: by default
+    memory stays bounded and the result is that of the whole image. An image that would exhaust memory
+    anyway is refused first (`check_memory`), and running out of memory is a UserError saying how to tile.
     """
     path = Path(path)
+    model = for_inference(model)  # made once here, not again in check_memory and upscale_image
     lr = load_image(path)  # (3, h, w); a one-line UserError when unreadable
-    sr = upscale_image(model, lr, tile, overlap)
+    check_memory(model, *lr.shape[-2:], tile, overlap)
+    try:
+        sr = upscale_image(model, lr, tile, overlap)
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        if "memory" not in str(e):
+            raise
+        raise UserError(
+            f"{path}: out of memory upscaling {lr.shape[2]}x{lr.shape[1]} pixels; "
+            f"use smaller tiles (--tile {min(tile or 256, 256) // 2})"
+        ) from None
     planes = [rgb_to_gray(sr) if is_grayscale(path) else sr]
     alpha = _read_alpha(path)
     if alpha is not None:
-        planes.append(upscale(alpha, model.scale, "bicubic"))
-    arr = (torch.cat(planes).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    out = Path(out_dir) / f"{path.stem}_x{model.scale}.png"
+        planes.append(upscale(alpha, model.scale, "bicubic").clamp_(0, 1))
+    image = planes[0] if len(planes) == 1 else torch.cat(planes)  # sr is in [0, 1] already
+    arr = image.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()  # in place: large images
+    with Image.open(path) as img:
+        exif = img.getexif()
+    if exif:
+        exif[0x0112] = 1  # the pixels are upright now: orientation "normal"
+    out = output_path(path, out_dir, model.scale)
     with atomic_path(out) as tmp:
-        Image.fromarray(arr.squeeze(2) if arr.shape[2] == 1 else arr).save(tmp, format="PNG")
+        image = Image.fromarray(arr.squeeze(2) if arr.shape[2] == 1 else arr)
+        image.save(tmp, format="PNG", **({"exif": exif.tobytes()} if exif else {}))
     return out

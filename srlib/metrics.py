@@ -43,8 +43,22 @@ def shave(x: Tensor, border: int) -> Tensor:
 
 
 def _prepare(sr: Tensor, hr: Tensor, border: int, y_only: bool) -> tuple[Tensor, Tensor]:
+    if not (sr.is_floating_point() and hr.is_floating_point()):
+        raise UserError(
+            f"PSNR and SSIM take float images in [0, 1], got {sr.dtype} and {hr.dtype}: divide 8-bit images "
+            "by 255 first (x.float() / 255)"
+        )
     if sr.shape != hr.shape:
         raise UserError(f"SR and HR shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
+    if sr.dim() not in (3, 4) or (y_only and sr.shape[-3] != 3):
+        raise UserError(
+            f"expected (3, H, W) or (N, 3, H, W) images (or any channels with y_only=False), got "
+            f"{tuple(sr.shape)}"
+        )
+    if border < 0:
+        raise UserError(f"border must be 0 or more pixels, got {border}")
+    if min(sr.shape[-2:]) < 1:
+        raise UserError(f"the images are empty: {tuple(sr.shape)}")
     if sr.dim() == 3:
         sr, hr = sr[None], hr[None]
     sr, hr = sr.double(), hr.double()
@@ -160,3 +174,7 @@ def high_frequency_share(x: Tensor, scale: int, border: int = 0) -> Tensor:
     high = (torch.maximum(fy, fx) > 0.5 / scale).to(y.device)
     total = power.sum(dim=(-2, -1))
     return torch.where(total > 0, (power * high).sum(dim=(-2, -1)) / total.clamp(min=1e-300), 0.0)
+
+
+# NIQE, the no-reference measure, lives in its own module (it builds on rgb_to_y and shave above).
+from srlib.niqe import niqe  # noqa: E402, F401

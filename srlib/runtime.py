@@ -13,7 +13,6 @@ and fp32 on the CPU and MPS. "bf16", "fp16" and "off" (fp32) force a choice.
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -49,11 +48,9 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        try:
-            with open("/proc/cpuinfo") as f:  # Linux: the model name that lscpu shows
-                return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-        except (OSError, StopIteration):
-            return platform.processor() or platform.machine()
+        from srlib.evaluate import cpu_model
+
+        return cpu_model()
     return device.type
 
 

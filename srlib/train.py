@@ -17,6 +17,10 @@ never used here: validation uses other images.
 The device, the processes and the precision are `srlib.runtime`'s; the checkpoint format is
 `srlib.checkpoint`'s. Several GPUs: ``torchrun --nproc_per_node N -m srlib train ...``; each process draws
 its own crops (seed + rank), ``batch_size`` is the total over all processes, only rank 0 writes files.
+
+No lost work: a run holds its folder's lock (``.lock``; a second run on the folder is refused, a killed
+run's lock is taken over); Ctrl-C or SIGTERM writes a checkpoint at the current step before stopping; a
+checkpoint is written only when every weight is finite; a new run never replaces an earlier run's history.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ import io
 import json
 import logging
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -41,15 +47,32 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from srlib.checkpoint import load_checkpoint, save_checkpoint
-from srlib.data import BENCHMARKS, CropSampler, data_root, image_files, load_image, make_lr, write_text
+from srlib.data import (
+    BENCHMARKS,
+    CropSampler,
+    data_root,
+    folder_lock,
+    image_files,
+    load_image,
+    make_lr,
+    remove_stale_temporaries,
+    write_text,
+)
 from srlib.errors import UserError
 from srlib.evaluate import baseline, evaluate_images, sample_images
 from srlib.inference import as_upscaler
-from srlib.losses import CONTENT_LOSSES, PerceptualLoss, discriminator_loss, pixel_mse
+from srlib.losses import (
+    CONTENT_LOSSES,
+    VGG_RESCALE,
+    PerceptualLoss,
+    discriminator_loss,
+    gradient_balance,
+    pixel_mse,
+)
 from srlib.models import Discriminator, SRResNet, to_model_range
 from srlib.plot import comparison_figure
 from srlib.runtime import AMP_CHOICES, Runtime
-from srlib.weights import load_generator, save_generator
+from srlib.weights import MAX_BLOCKS, MAX_CHANNELS, load_generator, save_generator
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +113,7 @@ class TrainConfig:
     # SRGAN only
     content: str = "vgg54"  # "vgg54", "vgg22" or "mse"
     vgg_weights: str | None = "imagenet"  # "imagenet", a path to torchvision vgg19 weights, or None (random)
+    vgg_rescale: float = VGG_RESCALE  # VGG features are divided by this (12.75: calibrated for Caffe's VGG19)
     adv_weight: float = 1e-3
     d_channels: int = 64  # discriminator width (64 in the paper)
     decay_step: int | None = None  # both learning rates drop tenfold after this step; None: steps // 2
@@ -130,8 +154,19 @@ class TrainConfig:
                 raise UserError(f"{name} must be at least 1 (or not given), got {getattr(self, name)}")
         if self.n_blocks < 0:
             raise UserError(f"n_blocks must be 0 or more, got {self.n_blocks}")
+        for name, most in (
+            ("n_blocks", MAX_BLOCKS),
+            ("channels", MAX_CHANNELS),
+            ("d_channels", MAX_CHANNELS),
+        ):
+            if getattr(self, name) > most:  # a network that size would fill the memory before a step
+                raise UserError(f"{name} must be at most {most}, got {getattr(self, name)}")
+        if self.scale not in (2, 4, 8):
+            raise UserError(f"scale must be 2, 4 or 8, got {self.scale}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UserError(f"the learning rate must be a positive number, got {self.learning_rate}")
+        if not (math.isfinite(self.vgg_rescale) and self.vgg_rescale > 0):
+            raise UserError(f"vgg_rescale must be a positive number, got {self.vgg_rescale}")
         if not (math.isfinite(self.adv_weight) and self.adv_weight >= 0):
             raise UserError(f"the adversarial weight must be 0 or more, got {self.adv_weight}")
         if not 0.5 < self.real_label <= 1:
@@ -243,6 +278,12 @@ class Trainer:
             raise UserError(
                 f"{self.run_dir} already holds a run: continue it with --resume or choose another --out"
             )
+        history = [n for n in ("history.csv", "val.csv") if (self.run_dir / n).exists()]
+        if not resume and history:  # a run stopped before its first checkpoint: its history is all there is
+            raise UserError(
+                f"{self.run_dir} holds an earlier run's {history[0]} (and no checkpoint to resume): choose "
+                "another --out, or delete that folder to start over"
+            )
         ckpt = self._resume_checkpoint() if resume else None
         self.resuming = ckpt is not None
         torch.manual_seed(config.seed)  # the same initial weights in every process and every run
@@ -259,6 +300,7 @@ class Trainer:
                 else sample_images()
             )
         self.step, self.seconds, self.saved_step = 0, 0.0, None
+        self.interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that asked the run to stop
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_COLUMNS}
         self.val_history: dict[str, list[float]] = {k: [] for k in VAL_COLUMNS}
         if ckpt is not None:
@@ -315,12 +357,50 @@ class Trainer:
 
         ``progress``: show a progress bar (default: when stderr is a terminal). ``time_limit``: stop, with a
         checkpoint, at the first log step after this many seconds of this call (e.g. before a Colab session
-        ends); resume later.
+        ends); resume later. The folder is locked meanwhile (`srlib.data.folder_lock`); Ctrl-C or SIGTERM
+        stops after the current step with a checkpoint, then raises KeyboardInterrupt.
         """
         c = self.config
         last = c.steps if until is None else min(until, c.steps)
         show = self.rt.main and (sys.stderr.isatty() if progress is None else progress)
-        self.begin()
+        self.interrupted = None
+        with folder_lock(self.run_dir, "training run") if self.rt.main else nullcontext(), self.signals():
+            self.begin()
+            self.loop(last, show, time_limit)
+        if self.interrupted is not None:
+            logger.info(
+                "stopped by %s at step %d, with a checkpoint: continue with --resume",
+                signal.Signals(self.interrupted).name,
+                self.step,
+            )
+            raise KeyboardInterrupt
+        return self.run_dir
+
+    @contextmanager
+    def signals(self) -> Iterator[None]:
+        """Ctrl-C (SIGINT) and SIGTERM ask the loop to stop after the current step, with a checkpoint.
+
+        A second signal stops at once (the last checkpoint is intact: writes are atomic). Only the main
+        thread can receive signals; elsewhere this does nothing.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask(signum: int, frame: object) -> None:
+            if self.interrupted is not None:
+                raise KeyboardInterrupt
+            self.interrupted = signum
+
+        before = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+    def loop(self, last: int, show: bool, time_limit: float | None) -> None:
+        """Train up to step ``last``: the steps, and the logs, validations and checkpoints they call for."""
         began = time.perf_counter()
         clock = began - self.seconds  # the run's own clock: seconds of training over all its calls
         bar = tqdm(total=last, initial=self.step, disable=not show, unit="step", dynamic_ncols=True)
@@ -344,11 +424,13 @@ class Trainer:
                     self.save_checkpoint()
                 if due.stop:
                     break
-        return self.run_dir
 
     def begin(self) -> None:
-        """Write config.json (with where the run executes) and say it, before the first step."""
+        """Write config.json (with where the run executes) and say it, before the first step; remove the
+        temporary files of a killed run."""
         if self.rt.main:
+            for folder in (self.run_dir, self.run_dir / "val", self.run_dir / "snapshots"):
+                remove_stale_temporaries(folder)
             record = {**asdict(self.config), "runtime": self.rt.describe()}
             write_text(self.run_dir / "config.json", json.dumps(record, indent=2) + "\n")
             r = self.rt.describe()
@@ -359,8 +441,12 @@ class Trainer:
         c, s = self.config, self.step
         logs = s % c.log_every == 0
         late = time_limit is not None and time.perf_counter() - began >= time_limit
-        stop = s == last or (logs and self.rt.any(late))  # one late process stops them all, together
-        return Due(logs or stop, s % c.val_every == 0 or stop, s % c.checkpoint_every == 0 or stop, stop)
+        asked = self.interrupted is not None
+        # one late or interrupted process stops them all, together: several agree at log steps only
+        check = logs or (asked and self.rt.world == 1)
+        stop = s == last or (check and self.rt.any(late or asked))
+        validate = s % c.val_every == 0 or (stop and not asked)  # a signal wants a quick end
+        return Due(logs or stop, validate, s % c.checkpoint_every == 0 or stop, stop)
 
     def read_losses(self, losses: dict[str, Tensor]) -> dict[str, float]:
         """Losses as floats averaged over processes; NaN or inf stops the run, keeping the last checkpoint."""
@@ -421,8 +507,39 @@ class Trainer:
         )
 
     # --- checkpoints ----------------------------------------------------------------------------------
+    def check_finite(self) -> None:
+        """A UserError, keeping the last checkpoint, when any weight or buffer of the networks is NaN or inf.
+
+        A loss can stay finite while some weights are not (an overflowed update of a layer the loss barely
+        uses): such a checkpoint would resume into garbage.
+        """
+        networks = {n: m for n, m in self.state_objects().items() if isinstance(m, nn.Module)}
+        tensors = {
+            f"{n}.{k}": t
+            for n, m in networks.items()
+            for k, t in m.state_dict().items()
+            if t.is_floating_point()
+        }
+        finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()])
+        finite = self.rt.all_mean(finite.float())  # every process decides alike
+        if not bool((finite == 1).all()):
+            bad = [k for k, ok in zip(tensors, finite.tolist(), strict=True) if ok < 1]
+            kept = (
+                f"the last good checkpoint is {self.checkpoint_path} (step {self.saved_step})"
+                if self.saved_step is not None
+                else "no checkpoint was written yet"
+            )
+            raise UserError(
+                f"{len(bad)} of {len(tensors)} weight tensors became NaN or inf by step {self.step} (e.g. "
+                f"{bad[0]}); {kept}; lower the learning rate (--lr, now {self.config.learning_rate:g}) and "
+                "resume from it, or start again"
+            )
+
     def save_checkpoint(self) -> None:
-        """Write checkpoint.pt atomically (`srlib.checkpoint`), and a generator snapshot when one is due."""
+        """Write checkpoint.pt atomically (`srlib.checkpoint`), and a generator snapshot when one is due.
+
+        Only finite weights are written (`check_finite`)."""
+        self.check_finite()
         data_states = [self.sampler.generator.get_state()]
         if self.rt.world > 1:  # every process draws its own crops: keep all their generator states
             data_states = [None] * self.rt.world
@@ -529,7 +646,9 @@ class SRGANTrainer(Trainer):
         self.generator = self.new_generator()
         self.discriminator = Discriminator(base=c.d_channels)
         self.g, self.d = self.rt.wrap(self.generator), self.rt.wrap(self.discriminator)
-        self.loss = PerceptualLoss(c.content, c.vgg_weights, c.adv_weight).to(self.rt.device)
+        self.loss = PerceptualLoss(c.content, c.vgg_weights, c.adv_weight, vgg_rescale=c.vgg_rescale).to(
+            self.rt.device
+        )
         if self.rt.channels_last:
             self.loss.to(memory_format=torch.channels_last)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.learning_rate, betas=c.betas)
@@ -568,6 +687,11 @@ class SRGANTrainer(Trainer):
         """
         with frozen(self.discriminator), self.rt.autocast():
             total, content, adversarial = self.loss(sr, hr, self.discriminator(sr))
+            if self.step == 0 and self.rt.main:  # a fresh run's first step: how hard each term pulls on SR
+                ratio = gradient_balance(sr, content, adversarial, self.config.adv_weight)
+                logger.info(
+                    "gradient norms on SR: content / (%g x adversarial) = %.3g", self.config.adv_weight, ratio
+                )
         self.update(total, self.g_optimizer, self.g_scaler)
         return total, content, adversarial
 

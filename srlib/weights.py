@@ -23,6 +23,10 @@ from srlib.errors import UserError
 from srlib.models import SRResNet
 
 ARCHITECTURE = "SRResNet"
+# sane bounds on a generator's size, checked before a network is built from a file or from flags: the
+# paper's is 16 blocks of 64 channels; EDSR's largest, 32 of 256
+MAX_BLOCKS = 256
+MAX_CHANNELS = 1024
 _WHAT_TO_GIVE = "give a .safetensors file written by `srlib export` or a run's checkpoint.pt"
 
 
@@ -89,24 +93,69 @@ def _mismatch(model: nn.Module, tensors: dict[str, Tensor]) -> str:
     return ", ".join(parts)
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> SRResNet:
-    """Rebuild the SRResNet saved in ``path`` (``.safetensors`` or ``checkpoint.pt``), in eval mode."""
-    tensors, metadata = read_weights(path)
+def check_architecture(config: object, where: str = "") -> dict[str, int]:
+    """The SRResNet config ``{"scale", "n_blocks", "channels"}``, or a one-line UserError when it is not one.
+
+    Whole numbers only, scale 2, 4 or 8, 0 to `MAX_BLOCKS` blocks and 1 to `MAX_CHANNELS` channels: a
+    file or a flag asking for a billion blocks is refused before any memory is taken.
+    """
+    prefix = f"{where}: " if where else ""
+    keys = ("scale", "n_blocks", "channels")
+    if not (isinstance(config, dict) and set(config) == set(keys)):
+        raise UserError(f"{prefix}the config must hold exactly {', '.join(keys)}, got {config!r}")
+    if not all(isinstance(config[k], int) and not isinstance(config[k], bool) for k in keys):
+        raise UserError(f"{prefix}the config must hold whole numbers, got {config!r}")
+    bounds = {"scale": (2, 8), "n_blocks": (0, MAX_BLOCKS), "channels": (1, MAX_CHANNELS)}
+    for k, (low, high) in bounds.items():
+        if not low <= config[k] <= high:
+            raise UserError(f"{prefix}{k} must be from {low} to {high}, got {config[k]}")
+    if config["scale"] not in (2, 4, 8):
+        raise UserError(f"{prefix}scale must be 2, 4 or 8, got {config['scale']}")
+    return {k: config[k] for k in keys}
+
+
+def _architecture_of(
+    path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str]
+) -> dict[str, int]:
+    """The checked config of a weights file: within bounds, and fitting its tensors' names and shapes.
+
+    The fit is checked on a network built on the "meta" device, which takes no memory: a file cannot make
+    srlib build a network that its tensors do not fill.
+    """
     arch = metadata.get("architecture")
     if arch is None or "config" not in metadata:
         raise UserError(f"{path}: no srlib metadata (architecture, config); {_WHAT_TO_GIVE}")
     if arch != ARCHITECTURE:
         raise UserError(f"{path}: holds a {arch}, not an {ARCHITECTURE} generator; {_WHAT_TO_GIVE}")
     try:
-        model = SRResNet(**json.loads(metadata["config"]))
-    except (ValueError, TypeError) as e:
-        raise UserError(f"{path}: unusable config {metadata['config']!r} ({e}); {_WHAT_TO_GIVE}") from None
-    problem = _mismatch(model, tensors)
+        config = json.loads(metadata["config"])
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: its config {metadata['config']!r} is not JSON; {_WHAT_TO_GIVE}") from None
+    config = check_architecture(config, f"{path}")
+    with torch.device("meta"):
+        problem = _mismatch(SRResNet(**config), tensors)
     if problem:
         raise UserError(
             f"{path}: these weights do not fit SRResNet({metadata['config']}): {problem}; "
             f"are they another network's (a discriminator?) {_WHAT_TO_GIVE}"
         )
+    return config
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> SRResNet:
+    """Rebuild the SRResNet saved in ``path`` (``.safetensors`` or ``checkpoint.pt``), in eval mode.
+
+    The config is checked against the tensors before the network is built; NaN or inf weights are refused.
+    """
+    tensors, metadata = read_weights(path)
+    config = _architecture_of(path, tensors, metadata)
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise UserError(
+            f"{path}: {len(bad)} of {len(tensors)} tensors hold NaN or inf (e.g. {bad[0]}): the run that "
+            "made them diverged; use an earlier checkpoint"
+        )
+    model = SRResNet(**config)
     model.load_state_dict(tensors)
     return model.to(device).eval()
 

@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 import torch
@@ -52,6 +53,8 @@ def test_evaluate_cli_prints_a_table_and_writes_json(data_root, tmp_path, capsys
     assert main(["evaluate", "--method", "nearest", "--datasets", "Set5", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
+    assert result["machine"]["device"] == "cpu" and result["machine"]["torch"] == torch.__version__
+    assert result["machine"]["threads"] == torch.get_num_threads() and result["machine"]["cpu"]
     row = next(line.split() for line in printed.splitlines() if line.startswith("Set5"))
     ours, paper = row[1:3], row[4:6]
     assert ours == [f"{result['Set5']['psnr']:.2f}", f"{result['Set5']['ssim']:.4f}"]
@@ -149,3 +152,29 @@ def test_bicubic_has_less_fine_detail_than_the_hr_images(data_root):
     r = evaluate(baseline("bicubic"), ["Set5"])["Set5"]
     assert r["gradient"] < 0.8 * r["hr_gradient"]
     assert r["hf_share"] < 0.25 * r["hr_hf_share"]
+
+
+def test_evaluate_warms_up_on_each_image_size_so_set_up_is_not_timed(tmp_path, monkeypatch):
+    """An upscaler that is slow the first time it sees a size (as CUDA is) is timed only once warm."""
+    from srlib import evaluate as ev
+    from srlib.data import save_image
+
+    pairs = []
+    for i, size in enumerate([(8, 8), (8, 8), (12, 8), (8, 12)]):
+        hr, lr = tmp_path / f"hr{i}.png", tmp_path / f"lr{i}.png"
+        save_image(torch.rand(3, 4 * size[0], 4 * size[1]), hr)
+        save_image(torch.rand(3, *size), lr)
+        pairs.append((f"img{i}", hr, lr))
+    monkeypatch.setattr(ev, "check_benchmark", lambda name: None)
+    monkeypatch.setattr(ev, "benchmark_pairs", lambda name, scale, root: pairs)
+    seen = []
+
+    def slow_on_a_new_size(lr):
+        if lr.shape not in seen:
+            seen.append(lr.shape)
+            time.sleep(0.5)
+        return baseline("bicubic")(lr)
+
+    result = evaluate(slow_on_a_new_size, ["Set5"])["Set5"]
+    assert len(seen) == 3 and len(result["images"]) == 4
+    assert result["seconds_per_image"] < 0.1  # one timed set-up would add 0.5 / 4 = 0.125

@@ -16,6 +16,7 @@ from srlib.models import (
     SRResNet,
     SubPixelConv,
     TruncatedVGG19,
+    fold_batchnorm,
     from_model_range,
     icnr_,
     to_model_range,
@@ -57,6 +58,40 @@ def test_srresnet_long_skip_carries_the_first_features_past_the_blocks():
     nn.init.zeros_(bn.bias)  # the residual branch now adds exactly zero
     lr = torch.rand(1, 3, 8, 8)
     torch.testing.assert_close(model(lr), model.tail(model.upsample(model.head(lr))))
+
+
+def _trained_looking_srresnet(scale: int = 4) -> SRResNet:
+    """A small SRResNet whose BatchNorms have non-trivial statistics and affine maps, as after training."""
+    torch.manual_seed(0)
+    model = SRResNet(scale=scale, n_blocks=2, channels=8)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+    return model
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_folding_batchnorm_into_the_convs_gives_the_same_output_to_1e_5(scale):
+    model = _trained_looking_srresnet(scale)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    lr = torch.rand(2, 3, 11, 13)
+    with torch.no_grad():
+        expected, got = model.eval()(lr), folded(lr)
+    assert (got - expected).abs().max() < 1e-5
+    assert (expected - model.train()(lr)).abs().max() > 1e-3  # batch statistics differ: the test could fail
+
+
+def test_folding_batchnorm_leaves_the_model_and_its_state_dict_as_they_were():
+    model = _trained_looking_srresnet().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fold_batchnorm(model)
+    after = model.state_dict()
+    assert model.training and any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
 
 
 def test_residual_block_is_the_identity_when_its_last_batchnorm_outputs_zero():

@@ -74,11 +74,12 @@ def test_every_srlib_command_line_of_a_readme_parses(path):
 
 
 def test_the_readmes_upscale_lines_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    save_image(sample_image("coffee")[:, :40, :48], tmp_path / "photo.png")
-    shutil.copy(pretrained_path("srresnet_x4"), tmp_path / "srresnet_x4.safetensors")  # as if exported
     upscales = [argv for path in READMES for argv in srlib_commands(path) if argv[0] == "upscale"]
     assert len(upscales) >= 3
-    for argv in upscales:
+    for i, argv in enumerate(upscales):  # each line in a folder of its own: upscale never overwrites
+        (tmp_path / str(i)).mkdir()
+        monkeypatch.chdir(tmp_path / str(i))
+        save_image(sample_image("coffee")[:, :40, :48], Path("photo.png"))
+        shutil.copy(pretrained_path("srresnet_x4"), "srresnet_x4.safetensors")  # as if exported
         assert main(argv) == 0, argv
         assert "photo_x4.png" in capsys.readouterr().out

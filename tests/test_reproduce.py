@@ -22,6 +22,7 @@ from srlib.imresize import imresize
 from srlib.inference import as_upscaler
 from srlib.metrics import gradient_magnitude, psnr
 from srlib.models import SRResNet
+from srlib.train import read_history
 from srlib.weights import PRETRAINED, load_pretrained, pretrained_label, pretrained_path, read_weights
 
 
@@ -87,7 +88,10 @@ def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypa
     assert err.startswith("srlib: error:") and err.count("\n") == 1
 
 
-def test_shipped_generators_load_with_their_labels_and_training_config():
+def test_shipped_generators_are_the_last_step_of_their_committed_training_records():
+    """Each shipped file's metadata matches weights/training/<name>/: its config, and its step is the last
+    row of the run's history and validation (no checkpoint was picked by a score)."""
+    records = Path(__file__).resolve().parents[1] / "weights" / "training"
     assert [pretrained_label(n) for n in PRETRAINED] == ["srresnet", "srgan-mse"]
     for name in PRETRAINED:
         metadata = read_weights(pretrained_path(name))[1]
@@ -98,7 +102,12 @@ def test_shipped_generators_load_with_their_labels_and_training_config():
             16,
             64,
         )
-        assert int(metadata["step"]) == config["steps"]  # the run finished: the weights are its last step
+        record = json.loads((records / name / "config.json").read_text())
+        assert {k: record[k] for k in config} == config
+        step = int(metadata["step"])
+        assert read_history(records / name / "history.csv")["step"][-1] == step
+        assert read_history(records / name / "val.csv")["step"][-1] == step
+        assert (records / name / "val" / f"step_{step:06d}.png").is_file()
 
 
 def test_shipped_srresnet_beats_bicubic_and_srgan_mse_puts_back_detail():

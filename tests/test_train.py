@@ -1,5 +1,6 @@
 """Training: data, SRResNet and SRGAN steps, logs, checkpoints, exact resume, NaN stops, DDP, learning."""
 
+import copy
 import dataclasses
 import json
 import os
@@ -137,7 +138,6 @@ def test_resuming_with_a_lower_learning_rate_scales_the_srgan_schedule(images):
 def test_srgan_logs_gan_losses_and_drops_the_learning_rate_tenfold_at_half_the_steps(images):
     history = read_history(train(tiny(images, "gan", "srgan"), progress=False) / "history.csv")
     assert history["learning_rate"] == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5])
-    assert all(0 < v < 1 for v in history["d_real"] + history["d_fake"])
     for g_total, content, adversarial in zip(
         history["g_total"], history["g_content"], history["g_adversarial"], strict=True
     ):
@@ -168,6 +168,20 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(images):
     assert all(torch.isfinite(t).all() for t in ckpt["generator"].values())
 
 
+def test_srgan_logs_the_discriminators_mean_belief_on_this_steps_hr_and_sr(images):
+    """d_real / d_fake are the mean sigmoid of D, as it was before its update, on the step's HR and SR."""
+    trainer = make_trainer(tiny(images, "gan", "srgan"))
+    lr, hr = trainer.next_batch()
+    g_before, d_before = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    losses = trainer.train_step(lr, hr)
+    with torch.no_grad():
+        torch.testing.assert_close(losses["d_real"], torch.sigmoid(d_before(hr)).mean())
+        torch.testing.assert_close(losses["d_fake"], torch.sigmoid(d_before(g_before(lr))).mean())
+        # and D's update moved it the right way on this batch: HR more real, SR less
+        assert torch.sigmoid(trainer.discriminator(hr)).mean() > losses["d_real"]
+        assert torch.sigmoid(trainer.discriminator(g_before(lr))).mean() < losses["d_fake"]
+
+
 DDP_SCRIPT = """
 import os, sys, torch, torch.distributed as dist
 from srlib.train import TrainConfig, make_trainer
@@ -175,16 +189,20 @@ root = sys.argv[1]
 trainer = make_trainer(TrainConfig(out=f"{root}/run", model="srgan", data=f"{root}/data",
     val_dir=f"{root}/val", steps=3, batch_size=4, crop=24, n_blocks=1, channels=8, d_channels=8,
     content="mse", log_every=1))
+state = trainer.sampler.generator.get_state()
+first_crops = trainer.sampler.sample(2)  # this rank's first batch, drawn again by the run
+trainer.sampler.generator.set_state(state)
+nets = {"g": trainer.generator, "d": trainer.discriminator}
+init = {f"{n}.{k}": p.detach().clone() for n, net in nets.items() for k, p in net.named_parameters()}
 trainer.run(progress=False)
-params = {f"g.{k}": p for k, p in trainer.generator.named_parameters()}
-params |= {f"d.{k}": p for k, p in trainer.discriminator.named_parameters()}
+params = {f"{n}.{k}": p for n, net in nets.items() for k, p in net.named_parameters()}
 rank = os.environ["RANK"]
-torch.save({"params": params, "data_seed": trainer.sampler.generator.initial_seed()}, f"{root}/rank{rank}.pt")
+torch.save({"params": params, "init": init, "first_crops": first_crops}, f"{root}/rank{rank}.pt")
 dist.destroy_process_group()
 """
 
 
-def test_two_ddp_processes_draw_different_crops_and_end_with_identical_weights(images):
+def test_two_ddp_processes_draw_different_crops_and_end_with_identical_trained_weights(images):
     (images / "ddp.py").write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
@@ -193,8 +211,12 @@ def test_two_ddp_processes_draw_different_crops_and_end_with_identical_weights(i
     )
     assert done.returncode == 0, done.stderr[-2000:]
     rank0, rank1 = (torch.load(images / f"rank{r}.pt", weights_only=True) for r in (0, 1))
-    assert rank0["data_seed"] != rank1["data_seed"]
-    for name, p in rank0["params"].items():
+    assert not torch.equal(rank0["first_crops"], rank1["first_crops"])  # each rank trains on its own crops
+    for net in ("g.", "d."):  # both networks trained: the weights moved from where they started ...
+        assert any(
+            not torch.equal(p, rank0["init"][k]) for k, p in rank0["params"].items() if k.startswith(net)
+        )
+    for name, p in rank0["params"].items():  # ... and by the same averaged gradients on both ranks
         assert torch.equal(p, rank1["params"][name]), name
     assert read_history(images / "run" / "history.csv")["step"] == [1.0, 2.0, 3.0]  # written once, by rank 0
 
@@ -387,3 +409,10 @@ def test_a_checkpoint_of_the_previous_format_still_resumes(images):
     torch.save(ckpt, path)
     run = train(config, resume=True, progress=False)
     assert read_history(run / "history.csv")["learning_rate"] == pytest.approx([1e-4] * 4)
+
+
+def test_a_new_srgan_run_logs_the_content_to_adversarial_gradient_ratio_once(images, caplog):
+    with caplog.at_level("INFO", logger="srlib"):
+        train(tiny(images, "gan", "srgan", steps=2), progress=False)
+    lines = [r.getMessage() for r in caplog.records if "gradient norms on SR" in r.getMessage()]
+    assert len(lines) == 1 and float(lines[0].rsplit("=", 1)[1]) > 0

@@ -34,6 +34,7 @@ def test_the_installed_wheel_carries_the_weights_and_upscales_outside_the_checko
     for data in ("srresnet_x4.safetensors", "srgan_mse_x4.safetensors"):
         assert f"srlib/pretrained/{data}" in names
     assert {"srlib/registry.tsv", "srlib/py.typed"} <= set(names)
+    assert {"srlib/assets/niqe/niqe_image_params.npz", "srlib/assets/niqe/NOTICE.txt"} <= set(names)
     print(f"wheel: {wheel.name}, {wheel.stat().st_size / 1e6:.1f} MB")
 
     site = tmp_path / "site"
@@ -49,6 +50,7 @@ model = srlib.load_pretrained("srresnet_x4")
 with torch.no_grad():
     print(tuple(model(torch.rand(1, 3, 8, 8)).shape))
 save_image(sample_image("coffee")[:, :32, :40], "photo.png")
+assert 0 < srlib.metrics.niqe(sample_image("coffee")).item() < 20  # the NIQE model is in the wheel
 """
     done = run([sys.executable, "-c", code.format(site=str(site))], cwd=work, env=env)
     assert done.stdout.strip() == "(1, 3, 32, 32)"
