@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import torch.nn.functional as F
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from torch import Tensor
+from torch import Tensor, nn
 
 from srlib.data import atomic_path
 
@@ -174,3 +176,97 @@ def _annotated_grid(ax, rgb: np.ndarray, numbers: np.ndarray) -> None:
         ax.axvline(col - 0.5, color="white", linewidth=1)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+
+def layer_label(module: nn.Module) -> str | None:
+    """A layer in the paper's notation (its figure 4): ``Conv k9n64s1`` is a 9x9 convolution to 64 channels
+    with stride 1. None for modules that only hold others, and for Flatten, which only reshapes."""
+    if isinstance(module, nn.Conv2d):
+        return f"Conv\nk{module.kernel_size[0]}n{module.out_channels}s{module.stride[0]}"
+    if isinstance(module, nn.PixelShuffle):
+        return f"Pixel\nShuffler x{module.upscale_factor}"
+    if isinstance(module, nn.AdaptiveAvgPool2d):
+        return f"Adaptive\npool {module.output_size}"
+    if isinstance(module, nn.Linear):
+        return f"Dense\n({module.out_features})"
+    labels = {nn.BatchNorm2d: "BN", nn.PReLU: "PReLU", nn.LeakyReLU: "Leaky\nReLU"}
+    return next((text for kind, text in labels.items() if isinstance(module, kind)), None)
+
+
+SUM = "Elementwise\nSum"
+
+
+@dataclass
+class Group:
+    """Layers drawn together: one layer, or one block (a residual block, a sub-pixel stage) that the network
+    stacks ``repeat`` times. With ``skip_from``, the group ends in an elementwise sum whose other input is
+    the input of group ``skip_from`` (itself for a residual block)."""
+
+    labels: list[str]
+    repeat: int = 1
+    skip_from: int | None = None
+
+
+def architecture(model: nn.Module) -> list[Group]:
+    """The layers of ``model`` in the paper's notation, in forward order, read from its modules (so the
+    diagram follows the code). Residual blocks and sub-pixel stages are single groups with a repeat count;
+    SRResNet's long skip (from the head's output to after the blocks' closing BN) is a sum group."""
+    groups: list[Group] = []
+
+    def walk(module: nn.Module) -> None:
+        kind = type(module).__name__
+        if kind in ("ResidualBlock", "SubPixelConv"):
+            labels = [text for m in module.modules() if (text := layer_label(m))]
+            labels += [SUM] if kind == "ResidualBlock" else []
+            if groups and groups[-1].labels == labels:
+                groups[-1].repeat += 1
+            else:
+                groups.append(Group(labels, 1, len(groups) if kind == "ResidualBlock" else None))
+        elif text := layer_label(module):
+            groups.append(Group([text]))
+        for child in () if kind in ("ResidualBlock", "SubPixelConv") else module.children():
+            walk(child)
+            if child is getattr(model, "body_end", None):  # SRResNet: the long skip closes after body_end
+                first_block = next(i for i, g in enumerate(groups) if g.skip_from is not None)
+                groups.append(Group([SUM], 1, first_block))
+
+    walk(model)
+    return groups
+
+
+_COLOURS = {"Conv": "#9ecae1", "BN": "#c7e9c0", "PReLU": "#fdd0a2", "Leaky": "#fdd0a2", "Pixel": "#dadaeb",
+            "Dense": "#fcbba1"}
+
+
+def architecture_figure(model: nn.Module, title: str = "", per_row: int = 16) -> Figure:
+    """A diagram of `architecture`: one box per layer, a bracket with "x N" under a repeated block and an
+    arrow from where a skip connection leaves to its elementwise sum. Boxes wrap after ``per_row``."""
+    groups = architecture(model)
+    boxes = [(label, g) for g, group in enumerate(groups) for label in group.labels]
+    width, rows = min(len(boxes), per_row), math.ceil(len(boxes) / per_row)
+    fig = Figure(figsize=(0.72 * width + 0.3, 1.7 * rows + 0.4), layout="constrained")
+    ax = fig.subplots()
+    spots: dict[int, list[tuple[int, float]]] = {}
+    for i, (label, g) in enumerate(boxes):
+        x, y = i % per_row, -1.8 * (i // per_row)
+        colour = _COLOURS.get(label.split("\n")[0], "#f0f0f0")
+        ax.add_patch(Rectangle((x + 0.05, y - 0.5), 0.9, 1.0, facecolor=colour, edgecolor="black", lw=0.7))
+        ax.text(x + 0.5, y, label, ha="center", va="center", fontsize=6.5)
+        spots.setdefault(g, []).append((x, y))
+    for g, group in enumerate(groups):
+        (x0, y), x1 = spots[g][0], spots[g][-1][0] + 1
+        if group.repeat > 1:
+            ax.plot([x0 + 0.05, x0 + 0.05, x1 - 0.05, x1 - 0.05], [y - 0.55, y - 0.65, y - 0.65, y - 0.55],
+                    color="black", lw=0.7)
+            ax.text((x0 + x1) / 2, y - 0.7, f"x {group.repeat}", ha="center", va="top", fontsize=8)
+        if group.skip_from is not None:  # from the input of the skip's first group to this group's sum
+            xs, ys = spots[group.skip_from][0]
+            ax.annotate("", xy=(x1 - 0.5, y + 0.5), xytext=(xs + 0.05, ys + 0.5), arrowprops={
+                "arrowstyle": "->", "connectionstyle": "arc3,rad=-0.25", "lw": 0.8,
+                "color": "black" if group.skip_from == g else "C3"})
+    ax.set_xlim(-0.1, width + 0.1)
+    ax.set_ylim(-1.8 * (rows - 1) - 1.0, 1.7)
+    ax.set_axis_off()
+    ax.set_title(title or type(model).__name__, fontsize=10)
+    return fig
