@@ -188,6 +188,27 @@ RESUMABLE = {
 }  # fmt: skip
 
 
+def load_resumable(path: Path) -> tuple[dict[str, Any], TrainConfig]:
+    """A run's checkpoint and its saved TrainConfig (settings this version does not know are left out)."""
+    if not path.is_file():
+        raise UserError(f"{path}: no checkpoint to resume; start without --resume")
+    ckpt = load_checkpoint(path)
+    known = {f.name for f in fields(TrainConfig)}
+    return ckpt, TrainConfig(**{k: v for k, v in ckpt["config"].items() if k in known})
+
+
+def refuse_unresumable(path: Path, saved: TrainConfig, changes: dict[str, Any]) -> None:
+    """A one-line UserError when ``changes`` touch a setting a resumed run keeps (architecture, data)."""
+    refused = [
+        f"{k} (saved {getattr(saved, k)!r}, now {v!r})" for k, v in changes.items() if k not in RESUMABLE
+    ]
+    if refused:
+        raise UserError(
+            f"{path} was trained with other settings: {', '.join(refused)}; resume with the same settings "
+            "or start a new run"
+        )
+
+
 def resume_config(out: str | Path, **given: Any) -> TrainConfig:
     """The saved config of the run in ``out`` with only the settings ``given`` changed, each change logged.
 
@@ -195,20 +216,9 @@ def resume_config(out: str | Path, **given: Any) -> TrainConfig:
     to a default), so resuming after a disconnect continues exactly the run that was started.
     """
     path = Path(out) / "checkpoint.pt"
-    if not path.is_file():
-        raise UserError(f"{path}: no checkpoint to resume; start without --resume")
-    saved = load_checkpoint(path)["config"]
-    known = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    config = load_resumable(path)[1]
     changes = {k: v for k, v in given.items() if v != getattr(config, k) and k != "out"}
-    refused = [
-        f"{k} (saved {getattr(config, k)!r}, now {v!r})" for k, v in changes.items() if k not in RESUMABLE
-    ]
-    if refused:
-        raise UserError(
-            f"{path} was trained with other settings: {', '.join(refused)}; resume with the same settings "
-            "or start a new run"
-        )
+    refuse_unresumable(path, config, changes)
     for k, v in changes.items():
         logger.info("resume: %s %r -> %r", k, getattr(config, k), v)
     return replace(config, out=str(out), **changes)
@@ -567,20 +577,9 @@ class Trainer:
         self.saved_step = self.step
 
     def _resume_checkpoint(self) -> dict[str, Any]:
-        if not self.checkpoint_path.is_file():
-            raise UserError(f"{self.checkpoint_path}: no checkpoint to resume; start without --resume")
-        ckpt = load_checkpoint(self.checkpoint_path)
-        saved, given = TrainConfig(**ckpt["config"]), asdict(self.config)
-        changed = [
-            f"{k} (saved {getattr(saved, k)!r}, now {v!r})"
-            for k, v in given.items()
-            if k not in RESUMABLE and getattr(saved, k) != v
-        ]
-        if changed:
-            raise UserError(
-                f"{self.checkpoint_path} was trained with other settings: {', '.join(changed)}; "
-                "resume with the same settings or start a new run"
-            )
+        ckpt, saved = load_resumable(self.checkpoint_path)
+        changes = {k: v for k, v in asdict(self.config).items() if getattr(saved, k) != v}
+        refuse_unresumable(self.checkpoint_path, saved, changes)
         return ckpt
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
