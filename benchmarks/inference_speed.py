@@ -21,9 +21,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from srlib.evaluate import cpu_model, synchronize
+from srlib.evaluate import synchronize
 from srlib.inference import InferenceSRResNet, upscale_image
 from srlib.models import fold_batchnorm
+from srlib.runtime import cpu_model
 from srlib.weights import load_pretrained
 
 

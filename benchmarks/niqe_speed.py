@@ -1,4 +1,4 @@
-"""Seconds per image of `srlib.metrics.niqe` on a benchmark set's HR images (loaded beforehand, so only
+"""Seconds per image of `srlib.niqe.niqe` on a benchmark set's HR images (loaded beforehand, so only
 NIQE is timed), for one or more torch thread counts, interleaved round by round (CPU speed drifts on a
 shared machine, so only values from one run compare), and the set's mean NIQE.
 
@@ -13,8 +13,9 @@ import time
 
 import torch
 
-from srlib.data import benchmark_pairs, load_image, modcrop
-from srlib.metrics import niqe
+from srlib.datasets import benchmark_pairs
+from srlib.images import load_image, modcrop
+from srlib.niqe import niqe
 
 
 def main() -> None:

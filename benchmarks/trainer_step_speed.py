@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from srlib.data import make_lr
 from srlib.evaluate import synchronize
+from srlib.imresize import make_lr
 from srlib.models import to_model_range
 from srlib.runtime import device_name
 from srlib.train import TrainConfig, make_trainer

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from srlib.data import ensure_data
+from srlib.datasets import ensure_data
 from srlib.errors import UserError
 
 skipped_because: list[str] = []  # the one reason, when the notebooks are skipped

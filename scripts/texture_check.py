@@ -13,8 +13,9 @@ import argparse
 
 import torch
 
-from srlib.data import benchmark_pairs, load_image, modcrop
+from srlib.datasets import benchmark_pairs
 from srlib.evaluate import baseline, evaluate_images, sample_images
+from srlib.images import load_image, modcrop
 from srlib.inference import as_upscaler
 from srlib.metrics import checkerboard_energy, gradient_magnitude, rgb_to_y
 from srlib.weights import load_generator

@@ -1,7 +1,8 @@
 """srlib: single-image super-resolution (SRResNet, SRGAN) in PyTorch, the library beside the course."""
 
-from srlib.data import ensure_data, load_image, modcrop, save_image
+from srlib.datasets import ensure_data
 from srlib.errors import UserError
+from srlib.images import load_image, modcrop, save_image
 from srlib.imresize import imresize, upscale, upscale_nearest
 from srlib.metrics import psnr, rgb_to_y, ssim
 from srlib.models import SRResNet

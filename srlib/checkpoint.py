@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from srlib.data import atomic_path
 from srlib.errors import UserError
+from srlib.files import atomic_path
 
 REQUIRED = ("config", "step", "generator", "rng")
 ARCH_KEYS = ("scale", "n_blocks", "channels")  # the config entries that size the generator

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srlib.data import BENCHMARKS, DATASETS, check_writable
+from srlib.datasets import BENCHMARKS, DATASETS
 from srlib.errors import UserError
 from srlib.evaluate import METRICS
+from srlib.files import check_writable
 from srlib.imresize import METHODS
 from srlib.losses import CONTENT_LOSSES
 from srlib.runtime import AMP_CHOICES
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from srlib.evaluate import PAPER, baseline, evaluate, format_table, write_json
+    from srlib.evaluate import baseline, evaluate, write_json
+    from srlib.tables import PAPER, format_table
 
     measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights}
     if args.json:
@@ -36,7 +38,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
         args.weights = pretrained_path(args.model)
     if args.weights:
-        from srlib.inference import as_upscaler, pick_device
+        from srlib.inference import as_upscaler
+        from srlib.runtime import pick_device
         from srlib.weights import check_scale, load_generator, trained_as
 
         device = pick_device(args.device)
@@ -76,9 +79,10 @@ def demo_upscalers() -> dict:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from srlib.data import data_root
-    from srlib.evaluate import evaluate, evaluate_images, format_table, sample_images
+    from srlib.datasets import data_root
+    from srlib.evaluate import evaluate, evaluate_images, sample_images
     from srlib.plot import comparison_figure
+    from srlib.tables import format_table
 
     check_writable(args.out, folder=True)
     start = time.perf_counter()
@@ -100,7 +104,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from srlib.evaluate import baseline, reproduce
-    from srlib.inference import as_upscaler, pick_device
+    from srlib.inference import as_upscaler
+    from srlib.runtime import pick_device
     from srlib.weights import load_pretrained, pretrained_label
 
     check_writable(args.out, folder=True)
@@ -117,7 +122,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    from srlib.data import BENCHMARKS, check_dataset, data_root, fetch
+    from srlib.datasets import BENCHMARKS, check_dataset, data_root, fetch
 
     for name in args.datasets:
         check_dataset(name)
@@ -158,7 +163,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from srlib.data import TRAINING, ensure_data
+    from srlib.datasets import TRAINING, ensure_data
     from srlib.train import read_history, train
 
     logging.basicConfig(format="%(message)s")  # progress lines of srlib only, not other libraries' chatter
@@ -188,7 +193,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from srlib.inference import InferenceSRResNet, output_path, pick_device, upscale_file
+    from srlib.inference import InferenceSRResNet
+    from srlib.runtime import pick_device
+    from srlib.upscale_files import output_path, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]

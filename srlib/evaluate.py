@@ -8,7 +8,6 @@ An *upscaler* is any function from a (1, 3, h, w) LR batch in [0, 1] to a (1, 3,
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -17,20 +16,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from srlib.data import (
-    BENCHMARKS,
-    benchmark_pairs,
-    check_benchmark,
-    is_grayscale,
-    load_image,
-    modcrop,
-    quantize,
-    sample_image,
-    write_text,
-)
+from srlib.datasets import BENCHMARKS, benchmark_pairs, check_benchmark
 from srlib.errors import UserError
-from srlib.imresize import METHODS, imresize, upscale
-from srlib.metrics import gradient_magnitude, high_frequency_share, niqe, psnr, rgb_to_gray, ssim
+from srlib.files import write_text
+from srlib.images import SAMPLE_IMAGES, is_grayscale, load_image, modcrop, sample_image
+from srlib.imresize import METHODS, imresize, quantize, upscale
+from srlib.metrics import gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
+from srlib.niqe import niqe
+from srlib.runtime import machine
+from srlib.tables import reproduction_markdown
 
 Upscaler = Callable[[Tensor], Tensor]
 
@@ -70,25 +64,6 @@ def perceptual_scores(
             raise ValueError("perceptual_scores: 'lpips' needs the network, from srlib.lpips.lpips_model")
         scores["lpips"] = lpips_distance(lpips, sr, hr, scale).item()
     return scores
-
-
-# Ledig et al. (CVPR 2017), x4, PSNR (dB) / SSIM, keyed by our method labels (`srlib.weights.trained_as`):
-# table 2 for the interpolations, SRResNet and SRGAN (whose content loss is VGG54), table 1 for SRGAN-MSE
-# (table 1 reports Set5 and Set14 only).
-PAPER = {
-    "nearest": {"Set5": (26.26, 0.7552), "Set14": (24.64, 0.7100), "BSD100": (25.02, 0.6606)},
-    "bicubic": {"Set5": (28.43, 0.8211), "Set14": (25.99, 0.7486), "BSD100": (25.94, 0.6935)},
-    "srresnet": {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)},
-    "srgan": {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)},
-    "srgan-mse": {"Set5": (30.64, 0.8701), "Set14": (26.92, 0.7611)},
-}
-PAPER_SOURCE = {
-    "nearest": "Ledig et al., table 2",
-    "bicubic": "Ledig et al., table 2",
-    "srresnet": "Ledig et al., table 2",
-    "srgan": "Ledig et al., table 2 (SRGAN-VGG54)",
-    "srgan-mse": "Ledig et al., table 1 (SRGAN-MSE)",
-}
 
 
 def baseline(method: str, scale: int = 4) -> Upscaler:
@@ -205,171 +180,12 @@ def evaluate_images(
 
 def sample_images() -> dict[str, Tensor]:
     """The bundled scikit-image colour samples as HR images."""
-    from srlib.data import SAMPLE_IMAGES
-
     return {name: sample_image(name) for name in SAMPLE_IMAGES}
-
-
-def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | None = None) -> str:
-    """A plain-text table, one row per set; ``paper`` adds that method's published numbers.
-
-    Perceptual measures in the results get columns: NIQE (lower is better) beside the HR images' NIQE,
-    LPIPS (lower is better).
-    """
-    first = next(iter(results.values()), {})
-    extra = [
-        (k, label)
-        for k, label in (("niqe", "NIQE"), ("hr_niqe", "HR NIQE"), ("lpips", "LPIPS"))
-        if k in first
-    ]
-    head = f"{'dataset':<8} {'PSNR (dB)':>9} {'SSIM':>7}" + "".join(f" {label:>7}" for _, label in extra)
-    head += f" {'s/image':>9}"
-    if paper:
-        head += f"   {'paper PSNR':>10} {'paper SSIM':>10}"
-    lines = [title] if title else []
-    lines += [head, "-" * len(head)]
-    for name, r in results.items():
-        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f}" + "".join(f" {r[k]:>7.3f}" for k, _ in extra)
-        line += f" {r['seconds_per_image']:>9.4f}"
-        if paper and name in PAPER.get(paper, {}):
-            p, s = PAPER[paper][name]
-            line += f"   {p:>10.2f} {s:>10.4f}"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def machine(device: str | torch.device = "cpu") -> dict[str, str | int]:
-    """Where timings were taken, recorded beside them: device, torch version, threads, CPU (and GPU) model."""
-    device = torch.device(device)
-    info: dict[str, str | int] = {
-        "device": str(device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu": cpu_model(),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def write_json(results: Mapping, path: str | Path, device: str | torch.device = "cpu") -> Path:
     """Write results as JSON, atomically, with a ``machine`` entry saying where the ``device`` timings ran."""
     return write_text(path, json.dumps({"machine": machine(device), **results}, indent=2) + "\n")
-
-
-# The seed report this course started from: a student's reproduction of the paper's SRGAN, not the paper's
-# numbers. Its table 4.1: PSNR, SSIM and seconds per image on an RTX 2080 Ti.
-SEED_REPORT_SRGAN = {
-    "Set5": (29.057, 0.839, 0.103),
-    "Set14": (25.426, 0.688, 0.070),
-    "BSD100": (24.248, 0.628, 0.039),
-}
-SEED_REPORT_SOURCE = "seed report: a student's reproduction (RTX 2080 Ti)"
-
-
-def _published_rows(method: str, sets: Sequence[str]) -> list[str]:
-    """The rows of the numbers published for ``method``: the paper's; for SRGAN, the seed report's too."""
-
-    def row(source: str, numbers: Mapping[str, tuple], fmt: str) -> str:
-        cells = [fmt.format(*numbers[s]) if s in numbers else "not reported" for s in sets]
-        return f"| {method} | {source} | " + " | ".join(cells) + " |"
-
-    rows = [row(PAPER_SOURCE[method], PAPER[method], "{:.2f} / {:.4f}")] if method in PAPER else []
-    if method == "srgan":
-        rows.append(row(SEED_REPORT_SOURCE, SEED_REPORT_SRGAN, "{:.3f} / {:.3f} / {:.3f} s"))
-    return rows
-
-
-def reproduction_table(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
-    """A Markdown table with a row for each method of ours and, under it, the published numbers of that model.
-
-    Cells are PSNR (dB) / SSIM / seconds per image; the paper gives no timings, the seed report does. Each
-    method is paired with its own row of the paper: "srgan-mse" with table 1's SRGAN-MSE, "srgan" (VGG54)
-    with table 2. A variant such as "srgan-mse" is not the paper's SRGAN, whose rows (the paper's and the
-    seed report's) then follow at the end, for reference.
-    """
-    sets = list(next(iter(results.values())))
-    lines = ["| method | source | " + " | ".join(sets) + " |", "| --- | --- |" + " --- |" * len(sets)]
-    for method, by_set in results.items():
-        ours = [
-            f"{by_set[s]['psnr']:.2f} / {by_set[s]['ssim']:.4f} / {by_set[s]['seconds_per_image']:.3f} s"
-            for s in sets
-        ]
-        lines.append(f"| {method} | ours{f' ({device})' if device else ''} | " + " | ".join(ours) + " |")
-        lines += _published_rows(method, sets)
-    families = dict.fromkeys(m.split("-")[0] for m in results)  # "srgan" for "srgan-mse", in order
-    for family in families:
-        if family not in results:
-            lines += _published_rows(family, sets)
-    return "\n".join(lines)
-
-
-def detail_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
-    """A Markdown table of the fine-detail measures: mean gradient magnitude and high-frequency share.
-
-    PSNR favours blur; these say how much detail each method puts back, beside the HR images' own values.
-    """
-    sets = list(next(iter(results.values())))
-    lines = ["| method | " + " | ".join(sets) + " |", "| --- |" + " --- |" * len(sets)]
-    rows = {name: {s: (r[s]["gradient"], r[s]["hf_share"]) for s in sets} for name, r in results.items()}
-    first = next(iter(results.values()))
-    rows["HR"] = {s: (first[s]["hr_gradient"], first[s]["hr_hf_share"]) for s in sets}
-    for name, by_set in rows.items():
-        cells = [f"{g:.2f} / {100 * h:.2f}%" for g, h in by_set.values()]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def niqe_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
-    """A Markdown table of mean NIQE per method and set (lower: more natural), with the HR images' row."""
-    sets = list(next(iter(results.values())))
-    lines = ["| method | " + " | ".join(sets) + " |", "| --- |" + " --- |" * len(sets)]
-    rows = {name: [r[s]["niqe"] for s in sets] for name, r in results.items()}
-    rows["HR"] = [next(iter(results.values()))[s]["hr_niqe"] for s in sets]
-    lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for name, row in rows.items()]
-    return "\n".join(lines)
-
-
-def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
-    """The text of ``reproduction.md``: the reproduction table, what its rows are, the detail table and,
-    when the results hold NIQE, the NIQE table."""
-    return (
-        "# Reproduction: x4 super-resolution on the benchmarks\n\n"
-        "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
-        "`srlib reproduce`. SSIM implementations differ between papers (see the README): compare SSIM "
-        "within one row source only. Under each row of ours is the paper's row for the same model (Ledig "
-        "et al., table 1 for SRGAN-MSE, table 2 otherwise); the seed report rows are the numbers of a "
-        "student's reproduction of SRGAN that this course started from, timed on an RTX 2080 Ti, not "
-        "the paper's.\n\n" + reproduction_table(results, device) + "\n\n"
-        "## Fine detail\n\n"
-        "Mean gradient magnitude of Y (Sobel, grey levels per pixel) / share of Y's spectral power above the "
-        "LR images' Nyquist frequency (1/8 cycle per pixel at x4), both with 4 pixels shaved: detail that "
-        "the LR input cannot hold, so an upscaler must create it. The HR row is the target.\n\n"
-        + detail_table(results)
-        + "\n"
-        + (niqe_section(results) if "niqe" in next(iter(next(iter(results.values())).values())) else "")
-    )
-
-
-def niqe_section(results: Mapping[str, Mapping[str, Mapping]]) -> str:
-    """The NIQE part of ``reproduction.md``: what NIQE is, why PI is missing, and `niqe_table`."""
-    return (
-        "\n## NIQE\n\n"
-        "Mean NIQE (Mittal et al. 2012, the LIVE release's pristine model; no reference needed, lower is "
-        "more natural) of Y with 4 pixels shaved. The PIRM 2018 Perceptual Index and Ma et al.'s score need "
-        "Ma's trained model, which cannot be had offline, so they are not given.\n\n"
-        + niqe_table(results)
-        + "\n"
-    )
 
 
 def reproduce(

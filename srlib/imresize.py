@@ -164,3 +164,18 @@ def resize_pil(x: Tensor, scale: float, resample: int = Image.BICUBIC) -> Tensor
     img = Image.fromarray(arr)
     out = img.resize((round(img.width * scale), round(img.height * scale)), resample=resample)
     return torch.from_numpy(np.asarray(out, dtype=np.float32) / 255).permute(2, 0, 1)
+
+
+def quantize(x: Tensor) -> Tensor:
+    """Clamp to [0, 1] and round to 8-bit levels, as saving the image would."""
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
+    """The LR batch of an HR batch in [0, 1]: MATLAB bicubic by 1/scale, clamped, and rounded to 8 bits.
+
+    This is the degradation that made the benchmarks' LR files; they are 8-bit, so the rounding is kept:
+    a network never shown rounding noise meets it at test time.
+    """
+    lr = imresize(hr, 1 / scale).clamp(0, 1)
+    return quantize(lr) if quantize_lr else lr

@@ -174,7 +174,3 @@ def high_frequency_share(x: Tensor, scale: int, border: int = 0) -> Tensor:
     high = (torch.maximum(fy, fx) > 0.5 / scale).to(y.device)
     total = power.sum(dim=(-2, -1))
     return torch.where(total > 0, (power * high).sum(dim=(-2, -1)) / total.clamp(min=1e-300), 0.0)
-
-
-# NIQE, the no-reference measure, lives in its own module (it builds on rgb_to_y and shave above).
-from srlib.niqe import niqe  # noqa: E402, F401

@@ -20,8 +20,8 @@ from pathlib import Path
 from scipy.stats import t as student_t
 from torch import Tensor
 
-from srlib.data import write_text
 from srlib.errors import UserError
+from srlib.files import write_text
 
 SCALE = (1, 2, 3, 4, 5)  # 1 bad, 2 poor, 3 fair, 4 good, 5 excellent
 

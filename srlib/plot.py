@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
-from srlib.data import atomic_path
+from srlib.files import atomic_path
 
 
 def to_numpy(x: Tensor) -> np.ndarray:

@@ -13,6 +13,7 @@ and fp32 on the CPU and MPS. "bf16", "fp16" and "off" (fp32) force a choice.
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -23,10 +24,65 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from srlib.errors import UserError
-from srlib.inference import pick_device
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``name`` when given ("cpu", "cuda", "cuda:1", "mps"), else the best there is: CUDA, MPS, then CPU.
+
+    A device that srlib cannot run on (meta, xpu, a GPU that is not there or does not work) is a UserError.
+    """
+    if name:
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise UserError(f"unknown device {name!r}; use cpu, cuda, cuda:N or mps") from None
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise UserError(f"srlib does not run on device {name!r}; use cpu, cuda, cuda:N or mps")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UserError(f"device {name} asked for, but torch sees no CUDA GPU; use --device cpu")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise UserError(
+                f"device {name} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise UserError(f"device {name} asked for, but MPS is not available here; use --device cpu")
+        try:
+            torch.zeros(1, device=device) + 1  # a GPU can be seen and still not work (driver, capability)
+        except RuntimeError as e:
+            reason = str(e).splitlines()[0]
+            raise UserError(f"device {name} does not work here ({reason}); use --device cpu") from None
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine(device: str | torch.device = "cpu") -> dict[str, str | int]:
+    """Where timings were taken, recorded beside them: device, torch version, threads, CPU (and GPU) model."""
+    device = torch.device(device)
+    info: dict[str, str | int] = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
 
 
 def choose_precision(device: torch.device, amp: str = "auto") -> str:
@@ -48,8 +104,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        from srlib.evaluate import cpu_model
-
         return cpu_model()
     return device.type
 

@@ -9,10 +9,10 @@ A run is one `TrainConfig` and one folder, ``config.out``:
     val/step_XXXXXX.png  an LR | bicubic | SR | HR panel of the first validation image
     snapshots/           generator snapshots every ``snapshot_every`` steps (optional)
 
-Data (`srlib.data.CropSampler`, `srlib.data.make_lr`): random ``crop`` x ``crop`` HR crops of the training
-images, each turned by one of the 8 symmetries of the square; the LR inputs are made per batch, on the
-device, with MATLAB's bicubic and rounded to 8 bits, as the benchmarks' LR files were. The benchmarks are
-never used here: validation uses other images.
+Data (`srlib.sampler.CropSampler`, `srlib.imresize.make_lr`): random ``crop`` x ``crop`` HR crops of the
+training images, each turned by one of the 8 symmetries of the square; the LR inputs are made per batch, on
+the device, with MATLAB's bicubic and rounded to 8 bits, as the benchmarks' LR files were. The benchmarks
+are never used here: validation uses other images.
 
 The device, the processes and the precision are `srlib.runtime`'s; the checkpoint format is
 `srlib.checkpoint`'s. Several GPUs: ``torchrun --nproc_per_node N -m srlib train ...``; each process draws
@@ -47,19 +47,12 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from srlib.checkpoint import load_checkpoint, save_checkpoint
-from srlib.data import (
-    BENCHMARKS,
-    CropSampler,
-    data_root,
-    folder_lock,
-    image_files,
-    load_image,
-    make_lr,
-    remove_stale_temporaries,
-    write_text,
-)
+from srlib.datasets import BENCHMARKS, data_root
 from srlib.errors import UserError
 from srlib.evaluate import baseline, evaluate_images, sample_images
+from srlib.files import folder_lock, remove_stale_temporaries, write_text
+from srlib.images import image_files, load_image
+from srlib.imresize import make_lr
 from srlib.inference import as_upscaler
 from srlib.losses import (
     CONTENT_LOSSES,
@@ -72,6 +65,7 @@ from srlib.losses import (
 from srlib.models import Discriminator, SRResNet, to_model_range
 from srlib.plot import comparison_figure
 from srlib.runtime import AMP_CHOICES, Runtime
+from srlib.sampler import CropSampler
 from srlib.weights import MAX_BLOCKS, MAX_CHANNELS, load_generator, save_generator
 
 logger = logging.getLogger(__name__)
@@ -367,7 +361,7 @@ class Trainer:
 
         ``progress``: show a progress bar (default: when stderr is a terminal). ``time_limit``: stop, with a
         checkpoint, at the first log step after this many seconds of this call (e.g. before a Colab session
-        ends); resume later. The folder is locked meanwhile (`srlib.data.folder_lock`); Ctrl-C or SIGTERM
+        ends); resume later. The folder is locked meanwhile (`srlib.files.folder_lock`); Ctrl-C or SIGTERM
         stops after the current step with a checkpoint, then raises KeyboardInterrupt.
         """
         c = self.config

@@ -18,8 +18,8 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
 from srlib.checkpoint import ARCH_KEYS, load_checkpoint
-from srlib.data import atomic_path
 from srlib.errors import UserError
+from srlib.files import atomic_path
 from srlib.models import SRResNet
 
 ARCHITECTURE = "SRResNet"

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from srlib.cli import main
-from srlib.data import sample_image, save_image
+from srlib.images import sample_image, save_image
 from srlib.models import Discriminator, SRResNet
 from srlib.weights import save_generator
 

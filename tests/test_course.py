@@ -20,7 +20,7 @@ from srlib.course import (
     start_generator,
     train_config,
 )
-from srlib.data import save_image
+from srlib.images import save_image
 from srlib.models import Discriminator, SRResNet
 from srlib.plot import SUM, architecture, architecture_figure
 from srlib.profiles import get_profile

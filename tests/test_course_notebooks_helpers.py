@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from srlib.data import CropSampler, save_image
 from srlib.errors import UserError
+from srlib.images import save_image
+from srlib.sampler import CropSampler
 from srlib.train import TrainConfig, train
 
 

@@ -14,30 +14,31 @@ import pytest
 import torch
 from PIL import Image
 
-from srlib import data
+from srlib import datasets, files, images
 from srlib.errors import UserError
+from srlib.imresize import quantize
 
 
 def test_registry_knows_every_dataset_file():
-    counts = {name: len(data.dataset_files(name)) for name in data.DATASETS}
+    counts = {name: len(datasets.dataset_files(name)) for name in datasets.DATASETS}
     assert counts == {"Set5": 5, "Set14": 14, "BSD100": 100, "T91": 91, "BSDS200": 200, "BSDS500_test": 200}
-    assert [len(data.dataset_files(n, "LR")) for n in data.BENCHMARKS] == [5, 14, 100]
-    assert all(len(e.sha256) == 64 and e.url.startswith("https://") for e in data.registry().values())
+    assert [len(datasets.dataset_files(n, "LR")) for n in datasets.BENCHMARKS] == [5, 14, 100]
+    assert all(len(e.sha256) == 64 and e.url.startswith("https://") for e in datasets.registry().values())
 
 
 def test_unknown_dataset_and_unsupported_scale_give_user_errors():
     with pytest.raises(UserError, match="unknown dataset 'Set6'; choose from Set5"):
-        data.dataset_files("Set6")
+        datasets.dataset_files("Set6")
     with pytest.raises(UserError, match="no x3 low-resolution files; available: X4"):
-        data.dataset_files("Set5", "LR", scale=3)
+        datasets.dataset_files("Set5", "LR", scale=3)
 
 
 def test_data_root_follows_srlib_data(monkeypatch, tmp_path):
     monkeypatch.setenv("SRLIB_DATA", str(tmp_path))
-    assert data.data_root() == tmp_path
+    assert datasets.data_root() == tmp_path
     monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "missing"))
     with pytest.raises(UserError, match="is not a folder"):
-        data.data_root()
+        datasets.data_root()
 
 
 # --- image loading -----------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ def rgb8() -> np.ndarray:
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif"])
 def test_load_8bit_rgb_is_exact(tmp_path, rgb8, suffix):
     Image.fromarray(rgb8).save(tmp_path / f"a{suffix}")
-    x = data.load_image(tmp_path / f"a{suffix}")
+    x = images.load_image(tmp_path / f"a{suffix}")
     assert x.shape == (3, 6, 5) and x.dtype == torch.float32
     assert torch.equal((x * 255).round().byte(), torch.from_numpy(rgb8).permute(2, 0, 1))
 
@@ -73,41 +74,41 @@ def test_load_8bit_rgb_is_exact(tmp_path, rgb8, suffix):
 def test_load_jpeg_is_close(tmp_path):
     smooth = np.tile(np.linspace(0, 255, 32, dtype=np.uint8), (32, 1))
     Image.fromarray(np.stack([smooth] * 3, axis=2)).save(tmp_path / "a.jpg", quality=95)
-    x = data.load_image(tmp_path / "a.jpg")
+    x = images.load_image(tmp_path / "a.jpg")
     assert (x[0] * 255 - torch.from_numpy(smooth.astype(np.float32))).abs().mean() < 2
 
 
 def test_load_grayscale_repeats_the_channel(tmp_path):
     g = np.arange(20, dtype=np.uint8).reshape(4, 5) * 10
     Image.fromarray(g, mode="L").save(tmp_path / "g.png")
-    x = data.load_image(tmp_path / "g.png")
+    x = images.load_image(tmp_path / "g.png")
     assert x.shape == (3, 4, 5) and torch.equal(x[0], x[2])
     assert torch.allclose(x[1] * 255, torch.from_numpy(g).float())
-    assert data.is_grayscale(tmp_path / "g.png")
+    assert images.is_grayscale(tmp_path / "g.png")
 
 
 def test_load_16bit_grayscale_keeps_precision(tmp_path):
     g = np.array([[0, 1, 65535], [32768, 1000, 40000]], dtype=np.uint16)
     Image.fromarray(g).save(tmp_path / "g16.png")
-    x = data.load_image(tmp_path / "g16.png")
+    x = images.load_image(tmp_path / "g16.png")
     assert torch.allclose(x[0].double(), torch.from_numpy(g / 65535.0), atol=1e-7)
 
 
 def test_load_16bit_rgb_is_read_to_within_8_bits(tmp_path):
     rgb = np.random.default_rng(1).integers(0, 65536, (4, 3, 3)).astype(np.uint16)
     _png_rgb16(tmp_path / "c16.png", rgb)
-    x = data.load_image(tmp_path / "c16.png")
+    x = images.load_image(tmp_path / "c16.png")
     assert x.shape == (3, 4, 3)
     assert torch.allclose(x.permute(1, 2, 0).double(), torch.from_numpy(rgb / 65535.0), atol=1 / 255)
 
 
 def test_load_palette_and_rgba(tmp_path, rgb8):
     Image.fromarray(rgb8).convert("P", palette=Image.ADAPTIVE, colors=8).save(tmp_path / "p.png")
-    p = data.load_image(tmp_path / "p.png")
+    p = images.load_image(tmp_path / "p.png")
     assert p.shape == (3, 6, 5)
     rgba = np.concatenate([rgb8, np.zeros((6, 5, 1), np.uint8)], axis=2)  # fully transparent
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "a.png")
-    x = data.load_image(tmp_path / "a.png")
+    x = images.load_image(tmp_path / "a.png")
     assert torch.equal((x * 255).round().byte(), torch.from_numpy(rgb8).permute(2, 0, 1))  # alpha dropped
 
 
@@ -117,27 +118,27 @@ def test_unreadable_files_give_one_line_errors_naming_the_path(tmp_path, rgb8):
     (tmp_path / "notes.png").write_text("not an image")
     for name in ("cut.png", "notes.png", "missing.png"):
         with pytest.raises(UserError) as err:
-            data.load_image(tmp_path / name)
+            images.load_image(tmp_path / name)
         assert name in str(err.value) and "\n" not in str(err.value)
 
 
 def test_save_image_round_trips_and_leaves_no_temporary_file(tmp_path):
     x = torch.rand(3, 7, 9)
-    data.save_image(x, tmp_path / "out" / "x.png")
-    assert torch.allclose(data.load_image(tmp_path / "out" / "x.png"), x, atol=0.5 / 255 + 1e-6)
+    images.save_image(x, tmp_path / "out" / "x.png")
+    assert torch.allclose(images.load_image(tmp_path / "out" / "x.png"), x, atol=0.5 / 255 + 1e-6)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.png"]
 
 
 def test_modcrop_and_quantize():
     x = torch.rand(3, 10, 13)
-    assert data.modcrop(x, 4).shape == (3, 8, 12)
-    assert torch.equal(data.modcrop(x, 4), x[:, :8, :12])
-    q = data.quantize(torch.tensor([-0.2, 0.5, 1.3, 0.1234]))
+    assert images.modcrop(x, 4).shape == (3, 8, 12)
+    assert torch.equal(images.modcrop(x, 4), x[:, :8, :12])
+    q = quantize(torch.tensor([-0.2, 0.5, 1.3, 0.1234]))
     assert torch.equal(q * 255, torch.tensor([0.0, 128.0, 255.0, 31.0]))
 
 
 def test_sample_images_are_rgb_in_unit_range():
-    x = data.sample_image("chelsea")
+    x = images.sample_image("chelsea")
     assert x.shape[0] == 3 and 0 <= x.min() and x.max() <= 1
 
 
@@ -166,21 +167,21 @@ def serve(tmp_path) -> Iterator:
 def test_download_lands_and_verifies(data_root, serve, tmp_path):
     url = serve(data_root)
     dest = tmp_path / "dl"
-    paths = data.fetch("Set5", "LR", root=dest, mirror=url)
+    paths = datasets.fetch("Set5", "LR", root=dest, mirror=url)
     assert [p.name for p in paths] == [f"img_00{i}_SRF_4_LR.png" for i in range(1, 6)]
     for p in paths:
-        expected = data.registry()[p.relative_to(dest).as_posix()].sha256
+        expected = datasets.registry()[p.relative_to(dest).as_posix()].sha256
         assert hashlib.sha256(p.read_bytes()).hexdigest() == expected
 
 
 def test_checksum_mismatch_is_an_error_and_leaves_no_file(serve, tmp_path):
-    path = data.dataset_files("Set5", "LR")[0]
+    path = datasets.dataset_files("Set5", "LR")[0]
     served = tmp_path / "served" / path
     served.parent.mkdir(parents=True)
     served.write_bytes(b"this is not the registered file")
     dest = tmp_path / "dl"
     with pytest.raises(UserError, match="does not match its sha256"):
-        data.fetch_file(path, root=dest, mirror=serve(tmp_path / "served"))
+        datasets.fetch_file(path, root=dest, mirror=serve(tmp_path / "served"))
     assert not dest.exists() or not any(p.is_file() for p in dest.rglob("*"))
 
 
@@ -190,24 +191,24 @@ def test_unreachable_server_names_the_url_and_what_to_do(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    path = data.dataset_files("Set5", "LR")[0]
+    path = datasets.dataset_files("Set5", "LR")[0]
     with pytest.raises(UserError) as err:
-        data.fetch_file(path, root=tmp_path, mirror=f"http://127.0.0.1:{port}")
+        datasets.fetch_file(path, root=tmp_path, mirror=f"http://127.0.0.1:{port}")
     msg = str(err.value)
     assert f"http://127.0.0.1:{port}/{path}" in msg and "SRLIB_DATA" in msg
     assert not (tmp_path / path).exists()
 
 
 def test_existing_verified_files_are_not_downloaded_again(data_root, tmp_path):
-    path = data.dataset_files("Set5", "LR")[0]
+    path = datasets.dataset_files("Set5", "LR")[0]
     (tmp_path / path).parent.mkdir(parents=True)
     shutil.copy(data_root / path, tmp_path / path)
     # the mirror does not exist: a download attempt would fail
-    assert data.fetch_file(path, root=tmp_path, mirror="http://127.0.0.1:9") == tmp_path / path
+    assert datasets.fetch_file(path, root=tmp_path, mirror="http://127.0.0.1:9") == tmp_path / path
 
 
 def test_benchmark_pairs_match_hr_and_lr(data_root):
-    pairs = data.benchmark_pairs("Set14")
+    pairs = datasets.benchmark_pairs("Set14")
     assert len(pairs) == 14 and pairs[2][0] == "img_003"
     for _, hr, lr in pairs:
         assert hr.name.replace("_HR", "") == lr.name.replace("_LR", "")
@@ -227,7 +228,7 @@ def test_fetch_cli_downloads_from_a_mirror_into_srlib_data(data_root, serve, tmp
 def test_atomic_writes_get_the_usual_file_permissions(tmp_path):
     umask = os.umask(0o022)
     try:
-        path = data.write_text(tmp_path / "a.txt", "x")
+        path = files.write_text(tmp_path / "a.txt", "x")
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
@@ -243,28 +244,28 @@ def small_registry(tmp_path, monkeypatch) -> Path:
     for i, path in enumerate(["train/T91/t1.png", "train/T91/t2.png", "train/BSDS200/1.png"]):
         served = tmp_path / "served" / path
         served.parent.mkdir(parents=True, exist_ok=True)
-        save = data.sample_image("coffee")[:, i * 30 : i * 30 + 30, :40]
-        data.save_image(save, served)
+        save = images.sample_image("coffee")[:, i * 30 : i * 30 + 30, :40]
+        images.save_image(save, served)
         blob = served.read_bytes()
         sha256 = hashlib.sha256(blob).hexdigest()
-        entries[path] = data.RegistryEntry(path, "http://127.0.0.1:9/" + path, sha256, len(blob))
-    monkeypatch.setattr(data, "registry", lambda: entries)
+        entries[path] = datasets.RegistryEntry(path, "http://127.0.0.1:9/" + path, sha256, len(blob))
+    monkeypatch.setattr(datasets, "registry", lambda: entries)
     return tmp_path / "served"
 
 
 def test_ensure_data_downloads_what_is_missing_with_a_progress_bar(small_registry, serve, tmp_path, capsys):
-    root = data.ensure_data("T91", "BSDS200", root=tmp_path / "dl", mirror=serve(small_registry))
-    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) == sorted(data.registry())
+    root = datasets.ensure_data("T91", "BSDS200", root=tmp_path / "dl", mirror=serve(small_registry))
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) == sorted(datasets.registry())
     err = capsys.readouterr().err
     assert "T91" in err and "BSDS200" in err and "100%" in err  # tqdm's bars, one per dataset
     (root / "train/T91/t2.png").write_bytes(b"damaged")  # a damaged file is fetched again, the rest kept
-    data.ensure_data("T91", root=root, mirror=serve(small_registry))
+    datasets.ensure_data("T91", root=root, mirror=serve(small_registry))
     assert (root / "train/T91/t2.png").read_bytes() == (small_registry / "train/T91/t2.png").read_bytes()
 
 
 def test_ensure_data_offline_is_one_line_naming_srlib_fetch_and_srlib_data(small_registry, tmp_path):
-    with pytest.raises(data.DownloadError) as err:  # the registry's URLs point at a closed port
-        data.ensure_data("T91", "BSDS200", root=tmp_path / "empty")
+    with pytest.raises(datasets.DownloadError) as err:  # the registry's URLs point at a closed port
+        datasets.ensure_data("T91", "BSDS200", root=tmp_path / "empty")
     msg = str(err.value)
     assert "\n" not in msg and "`srlib fetch T91 BSDS200`" in msg and "SRLIB_DATA" in msg
     assert not list((tmp_path / "empty").rglob("*.png"))
@@ -282,12 +283,12 @@ def test_srlib_train_offline_without_data_says_how_to_fetch_it(small_registry, t
 
 
 def test_bsds500_test_is_registered_as_extra_training_images_not_in_the_default_set():
-    files = data.dataset_files("BSDS500_test")
+    files = datasets.dataset_files("BSDS500_test")
     assert len(files) == 200
     assert all(f.startswith("train_extra/BSDS500_test/") and f.endswith(".jpg") for f in files)
     assert not any(f.startswith("train/") for f in files)  # `srlib train`'s default stays the 291 images
     with pytest.raises(UserError, match="a training set, not a benchmark"):
-        data.check_benchmark("BSDS500_test")
+        datasets.check_benchmark("BSDS500_test")
 
 
 def test_srlib_fetch_bsds500_test_from_a_mirror(data_root, serve, tmp_path, monkeypatch, capsys):

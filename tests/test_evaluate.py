@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from srlib.cli import main
-from srlib.data import benchmark_pairs, load_image, modcrop
+from srlib.datasets import benchmark_pairs
 from srlib.errors import UserError
-from srlib.evaluate import baseline, evaluate, evaluate_images, format_table
+from srlib.evaluate import baseline, evaluate, evaluate_images
+from srlib.images import load_image, modcrop
 from srlib.imresize import imresize
 from srlib.models import SRResNet
+from srlib.tables import format_table
 from srlib.weights import save_generator
 
 DETAIL = {"gradient", "hf_share", "hr_gradient", "hr_hf_share"}
@@ -157,7 +159,7 @@ def test_bicubic_has_less_fine_detail_than_the_hr_images(data_root):
 def test_evaluate_warms_up_on_each_image_size_so_set_up_is_not_timed(tmp_path, monkeypatch):
     """An upscaler that is slow the first time it sees a size (as CUDA is) is timed only once warm."""
     from srlib import evaluate as ev
-    from srlib.data import save_image
+    from srlib.images import save_image
 
     pairs = []
     for i, size in enumerate([(8, 8), (8, 8), (12, 8), (8, 12)]):

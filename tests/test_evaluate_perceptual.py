@@ -3,10 +3,12 @@ import json
 import pytest
 
 from srlib.cli import main
-from srlib.data import benchmark_pairs, load_image, modcrop
+from srlib.datasets import benchmark_pairs
 from srlib.errors import UserError
-from srlib.evaluate import baseline, evaluate, format_table, niqe_table, reproduce
-from srlib.metrics import niqe
+from srlib.evaluate import baseline, evaluate, reproduce
+from srlib.images import load_image, modcrop
+from srlib.niqe import niqe
+from srlib.tables import format_table, niqe_table
 
 
 @pytest.mark.data

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from srlib.data import registry
+from srlib.datasets import registry
 from srlib.imresize import cubic, imresize, resize_matrix, resize_pil, upscale, upscale_nearest
 
 

@@ -14,12 +14,12 @@ from srlib.inference import (
     as_upscaler,
     auto_tiles,
     conv_before_shuffle,
-    pick_device,
     receptive_radius,
-    upscale_file,
     upscale_image,
 )
 from srlib.models import SRResNet
+from srlib.runtime import pick_device
+from srlib.upscale_files import upscale_file
 
 
 def trained_looking(scale: int = 4) -> SRResNet:
@@ -177,7 +177,7 @@ def test_srlib_upscale_tiles_a_large_image_by_itself_and_writes_the_whole_image_
     model, tmp_path, monkeypatch, capsys
 ):
     from srlib.cli import main
-    from srlib.data import load_image, save_image
+    from srlib.images import load_image, save_image
     from srlib.weights import save_generator
 
     monkeypatch.setattr(inference, "AUTO_PIECE_PIXELS", 30 * 30)  # "large" for the test

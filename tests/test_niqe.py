@@ -9,11 +9,12 @@ from scipy.ndimage import convolve
 from scipy.special import gamma
 from torchvision.transforms.functional import gaussian_blur
 
-from srlib.data import benchmark_pairs, load_image, modcrop, sample_image
+from srlib.datasets import benchmark_pairs
 from srlib.errors import UserError
+from srlib.images import load_image, modcrop, sample_image
 from srlib.imresize import imresize, upscale
-from srlib.metrics import niqe, rgb_to_y
-from srlib.niqe import _ALPHAS, _RATIOS, MODEL, _nearest_ratio, pristine_model
+from srlib.metrics import rgb_to_y
+from srlib.niqe import _ALPHAS, _RATIOS, MODEL, _nearest_ratio, niqe, pristine_model
 
 
 def reference_niqe(y: np.ndarray) -> float:

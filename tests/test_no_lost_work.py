@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from srlib import data
+from srlib import files
 from srlib.checkpoint import load_checkpoint
 from srlib.cli import main
-from srlib.data import sample_image, save_image
 from srlib.errors import UserError
+from srlib.images import sample_image, save_image
 from srlib.train import TrainConfig, make_trainer, read_history
 
 TINY = "--batch-size 2 --crop 24 --n-blocks 1 --channels 8 --log-every 1 --val-every 1000".split()
-SRC = str(Path(data.__file__).parents[1])
+SRC = str(Path(files.__file__).parents[1])
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def logged_steps(run: Path) -> int:
 
 
 def test_a_second_run_on_a_locked_folder_is_refused_in_one_line(images, capsys):
-    with data.folder_lock(images / "run", "training run"):
+    with files.folder_lock(images / "run", "training run"):
         assert main(train_args(images, "run", "--steps", "2")) == 2
     one_line_error(capsys, f"in use by another training run (process {os.getpid()})")
     assert not (images / "run" / "history.csv").exists()

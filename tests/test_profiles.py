@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from srlib.data import BENCHMARKS
+from srlib.datasets import BENCHMARKS
 from srlib.errors import UserError
 from srlib.models import Discriminator, SRResNet
 from srlib.profiles import ENV_VAR, PROFILES, Profile, get_profile

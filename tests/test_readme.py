@@ -11,7 +11,7 @@ import pytest
 
 import srlib
 from srlib.cli import build_parser, main
-from srlib.data import sample_image, save_image
+from srlib.images import sample_image, save_image
 from srlib.weights import pretrained_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def srlib_commands(path: Path) -> list[list[str]]:
 
 
 def resolve(dotted: str) -> object:
-    """The object a dotted name such as ``srlib.data.fetch`` refers to, importing modules on the way."""
+    """The object a dotted name such as ``srlib.datasets.fetch`` refers to, importing modules on the way."""
     obj, prefix = srlib, "srlib"
     for part in dotted.split(".")[1:]:
         prefix += f".{part}"

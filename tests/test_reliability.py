@@ -27,10 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from srlib import data, inference
+from srlib import datasets, files, images, inference, upscale_files
 from srlib.cli import main
-from srlib.data import sample_image, save_image
 from srlib.errors import UserError
+from srlib.images import modcrop, sample_image, save_image
 from srlib.imresize import imresize, upscale, upscale_nearest
 from srlib.inference import upscale_image
 from srlib.metrics import psnr
@@ -142,7 +142,7 @@ def disk_full(target: str) -> Callable:
 
 def free_memory(n: int) -> Callable:
     def apply(mp: pytest.MonkeyPatch, t: Path) -> None:
-        mp.setattr(inference, "available_memory", lambda device: n)
+        mp.setattr(upscale_files, "available_memory", lambda device: n)
 
     return apply
 
@@ -151,7 +151,7 @@ def out_of_memory(mp: pytest.MonkeyPatch, t: Path) -> None:
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    mp.setattr(inference, "upscale_image", oom)
+    mp.setattr(upscale_files, "upscale_image", oom)
 
 
 def training_out_of_memory(mp: pytest.MonkeyPatch, t: Path) -> None:
@@ -175,7 +175,7 @@ def data_folder(mp: pytest.MonkeyPatch, t: Path) -> None:
 
 def corrupt_local_file(mp: pytest.MonkeyPatch, t: Path) -> None:
     data_folder(mp, t)
-    first = t / "store" / data.dataset_files("Set5", "HR")[0]
+    first = t / "store" / datasets.dataset_files("Set5", "HR")[0]
     first.parent.mkdir(parents=True)
     first.write_bytes(b"not the registered file")
 
@@ -183,10 +183,10 @@ def corrupt_local_file(mp: pytest.MonkeyPatch, t: Path) -> None:
 def oversized_server(mp: pytest.MonkeyPatch, t: Path) -> None:
     """A mirror whose first Set5 file is one byte longer than the registry says; its URL goes in {mirror}."""
     data_folder(mp, t)
-    path = data.dataset_files("Set5", "HR")[0]
+    path = datasets.dataset_files("Set5", "HR")[0]
     served = t / "served" / path
     served.parent.mkdir(parents=True)
-    served.write_bytes(b"x" * (data.registry()[path].size + 1))
+    served.write_bytes(b"x" * (datasets.registry()[path].size + 1))
     mp.setenv("MIRROR", serve(t / "served"))
 
 
@@ -491,7 +491,7 @@ def test_resizing_either_gives_the_right_shape_or_a_user_error(shape, dtype, sca
         "imresize": lambda: imresize(x, scale),
         "upscale": lambda: upscale(x, scale, "bicubic"),
         "upscale_nearest": lambda: upscale_nearest(x, scale),
-        "modcrop": lambda: data.modcrop(x, scale),
+        "modcrop": lambda: modcrop(x, scale),
     }
     for name, call in calls.items():
         if not valid[name]:
@@ -546,10 +546,10 @@ def test_exif_orientation_is_applied_and_the_exif_kept(tmp_path):
     exif[0x0112] = 6
     exif[0x010F] = "PhoneMaker"
     Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=100)
-    x = data.load_image(tmp_path / "phone.jpg")
+    x = images.load_image(tmp_path / "phone.jpg")
     assert x.shape == (3, 24, 16)  # upright: taller than wide
     assert x[0, :, -4:].mean() > 0.9 and x[0, :, :4].mean() < 0.1  # the red half is now on the right
-    out = inference.upscale_file(SRResNet(2, 0, 4), tmp_path / "phone.jpg", tmp_path / "up")
+    out = upscale_files.upscale_file(SRResNet(2, 0, 4), tmp_path / "phone.jpg", tmp_path / "up")
     with Image.open(out) as img:
         assert img.size == (32, 48)
         assert img.getexif().get(0x010F) == "PhoneMaker" and img.getexif().get(0x0112) == 1
@@ -561,14 +561,14 @@ def test_multi_frame_files_warn_that_only_the_first_frame_is_used(tmp_path):
     frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
     for name in ("anim.gif", "pages.tif"):
         with pytest.warns(UserWarning, match="holds 2 frames; only the first is used"):
-            x = data.load_image(tmp_path / name)
+            x = images.load_image(tmp_path / name)
         assert x[0].mean() > 0.9 and x[2].mean() < 0.1  # the first frame: red
 
 
 def test_float_tiffs_in_unit_range_are_read_as_they_are(tmp_path):
     values = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
     Image.fromarray(values).save(tmp_path / "f.tif")
-    x = data.load_image(tmp_path / "f.tif")
+    x = images.load_image(tmp_path / "f.tif")
     assert torch.allclose(x[1], torch.from_numpy(values))
 
 
@@ -596,14 +596,14 @@ def test_psnr_refuses_8bit_tensors_instead_of_scoring_them_wrong():
 def test_a_full_disk_that_torch_reports_vaguely_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "checkpoint.pt"
     target.write_bytes(b"the previous checkpoint")
-    monkeypatch.setattr(data.shutil, "disk_usage", lambda folder: shutil_usage(total=10, used=10, free=0))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda folder: shutil_usage(total=10, used=10, free=0))
     with pytest.raises(
         UserError,
         match=re.escape(
             f"no space left on {tmp_path}: checkpoint.pt was not written (any earlier one is kept)"
         ),
     ):
-        with data.atomic_path(target) as tmp:
+        with files.atomic_path(target) as tmp:
             tmp.write_bytes(b"half a chec")
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
     assert target.read_bytes() == b"the previous checkpoint"
@@ -622,13 +622,13 @@ def test_temporaries_of_a_killed_writer_are_removed_at_the_next_write(tmp_path):
 
     script = (
         "import sys, time\n"
-        "from srlib.data import atomic_path\n"
+        "from srlib.files import atomic_path\n"
         "with atomic_path(sys.argv[1]) as tmp:\n"
         "    tmp.write_bytes(b'half')\n"
         "    print('writing', flush=True)\n"
         "    time.sleep(60)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(data.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(datasets.__file__).parents[1])}
     child = subprocess.Popen(
         [sys.executable, "-c", script, str(tmp_path / "big.pt")], stdout=subprocess.PIPE, env=env
     )
@@ -636,18 +636,18 @@ def test_temporaries_of_a_killed_writer_are_removed_at_the_next_write(tmp_path):
     child.kill()  # kill -9: no finally block runs
     child.wait()
     (stale,) = tmp_path.glob(".big.pt.*")
-    with data.atomic_path(tmp_path / "other.txt") as mine:  # the next write removes it
+    with files.atomic_path(tmp_path / "other.txt") as mine:  # the next write removes it
         mine.write_text("x")
         assert not stale.exists()
-        assert data.remove_stale_temporaries(tmp_path) == [] and mine.exists()  # a live writer's stays
+        assert files.remove_stale_temporaries(tmp_path) == [] and mine.exists()  # a live writer's stays
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt"]
 
 
 def test_downloads_get_the_usual_file_permissions(data_root, tmp_path):
-    path = data.dataset_files("Set5", "LR")[0]
+    path = datasets.dataset_files("Set5", "LR")[0]
     umask = os.umask(0o022)
     try:
-        local = data.fetch_file(path, root=tmp_path / "dl", mirror=serve(data_root))
+        local = datasets.fetch_file(path, root=tmp_path / "dl", mirror=serve(data_root))
     finally:
         os.umask(umask)
     assert local.stat().st_mode & 0o777 == 0o644

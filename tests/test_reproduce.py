@@ -8,20 +8,14 @@ import torch
 
 from srlib import weights
 from srlib.cli import main
-from srlib.data import modcrop, quantize, sample_image, save_image
 from srlib.errors import UserError
-from srlib.evaluate import (
-    PAPER,
-    SEED_REPORT_SRGAN,
-    baseline,
-    reproduce,
-    reproduction_markdown,
-    reproduction_table,
-)
-from srlib.imresize import imresize
+from srlib.evaluate import baseline, reproduce
+from srlib.images import modcrop, sample_image, save_image
+from srlib.imresize import imresize, quantize
 from srlib.inference import as_upscaler
 from srlib.metrics import gradient_magnitude, psnr
 from srlib.models import SRResNet
+from srlib.tables import PAPER, SEED_REPORT_SRGAN, reproduction_markdown, reproduction_table
 from srlib.train import read_history
 from srlib.weights import PRETRAINED, load_pretrained, pretrained_label, pretrained_path, read_weights
 

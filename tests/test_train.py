@@ -13,13 +13,14 @@ import skimage.data
 import torch
 
 from srlib.checkpoint import load_checkpoint
-from srlib.data import CropSampler, load_image, make_lr, modcrop, quantize, sample_image, save_image
 from srlib.errors import UserError
-from srlib.imresize import imresize, upscale
+from srlib.images import load_image, modcrop, sample_image, save_image
+from srlib.imresize import imresize, make_lr, quantize, upscale
 from srlib.inference import upscale_image
 from srlib.losses import discriminator_loss
 from srlib.metrics import psnr
 from srlib.runtime import Runtime, choose_precision
+from srlib.sampler import CropSampler
 from srlib.train import TrainConfig, make_trainer, read_history, train
 from srlib.weights import load_generator
 
@@ -291,7 +292,7 @@ def test_a_renamed_copy_of_a_benchmark_file_is_refused_by_its_content(tmp_path, 
     save_image(torch.rand(3, 32, 32), tmp_path / "holiday.png")
     digest = __import__("hashlib").sha256((tmp_path / "holiday.png").read_bytes()).hexdigest()
     monkeypatch.setattr(
-        "srlib.data.benchmark_hashes", lambda: {digest: "benchmarks/Set5/HR/baby_SRF_4_HR.png"}
+        "srlib.datasets.benchmark_hashes", lambda: {digest: "benchmarks/Set5/HR/baby_SRF_4_HR.png"}
     )
     with pytest.raises(UserError, match=r"holiday\.png is the benchmark file benchmarks/Set5/HR/baby"):
         CropSampler(tmp_path, crop=24, seed=0)

@@ -1,0 +1,137 @@
+"""Image files and tensors: decoding any common file to an RGB float tensor (3, H, W) in [0, 1], saving one,
+and the small image helpers the metrics protocol needs (8-bit rounding, cropping to a multiple of the scale).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from srlib.errors import UserError
+from srlib.files import atomic_path
+from srlib.imresize import check_factor
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def check_pixels(path: str | Path, size: tuple[int, int], max_pixels: int | None = None) -> None:
+    """A UserError naming the size when a ``(width, height)`` image has more pixels than ``max_pixels``.
+
+    The default is PIL's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 megapixels): a
+    small file can claim a huge image and fill the memory when decoded.
+    """
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    w, h = size
+    if limit and w * h > limit:
+        raise UserError(
+            f"{path}: refused: {w}x{h} pixels ({w * h / 1e6:.1f} megapixels) is more than the "
+            f"{limit / 1e6:.1f}-megapixel limit (a decompression bomb?); shrink or crop the image first"
+        )
+
+
+def _pixels(img: Image.Image, path: str | Path) -> np.ndarray:
+    """(H, W, 3) float64 in [0, 1] of a decoded image, each kind scaled by its own white level."""
+    if img.mode.startswith("I;16"):
+        arr = np.asarray(img, dtype=np.float64) / 65535.0
+    elif img.mode == "I" and img.format == "PNG":  # a 16-bit PNG, as some Pillow versions open it
+        arr = np.asarray(img, dtype=np.float64) / 65535.0
+    elif img.mode == "I":
+        raise UserError(
+            f"{path}: 32-bit integer pixels have no agreed white level; save the image with 8 or 16 bits"
+        )
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1):
+            raise UserError(
+                f"{path}: float pixels from {np.nanmin(arr):g} to {np.nanmax(arr):g} (or NaN); srlib reads "
+                "float images in [0, 1]: scale it to [0, 1] or save it with 8 or 16 bits"
+            )
+    else:
+        return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+    return np.repeat(arr[..., None], 3, axis=2)
+
+
+def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
+    """Read an image file as an RGB float tensor (3, H, W) in [0, 1].
+
+    8- and 16-bit files are scaled by their own maximum, float files must hold [0, 1], 32-bit integer files
+    are refused; grayscale is repeated to three channels; palette images are expanded; an alpha channel is
+    dropped (the RGB values are kept as stored, not blended onto a background). The EXIF orientation is
+    applied (phone photos come out upright). Of a multi-frame file (GIF, TIFF) only the first frame is
+    read, with a warning. Images beyond ``max_pixels`` (see `check_pixels`) and unreadable files raise a
+    one-line UserError naming the path.
+    """
+    try:
+        with warnings.catch_warnings():  # PIL's own warning for large images: check_pixels refuses them
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            check_pixels(path, img.size, max_pixels)
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:
+                warnings.warn(f"{path}: holds {frames} frames; only the first is used", stacklevel=2)
+            img.load()
+            arr = _pixels(ImageOps.exif_transpose(img), path)
+    except UserError:
+        raise
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not an image file") from None
+    except Image.DecompressionBombError as e:  # beyond twice PIL's limit: PIL refuses before we see the size
+        raise UserError(f"{path}: refused: {e}; shrink or crop the image first") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UserError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1).contiguous()
+
+
+def is_grayscale(path: str | Path) -> bool:
+    """True when the file stores a single (grey) channel, with or without alpha."""
+    with Image.open(path) as img:
+        return img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def save_image(x: Tensor, path: str | Path) -> Path:
+    """Write a (3, H, W) float image in [0, 1] as an 8-bit file, atomically."""
+    arr = (x.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format=Image.registered_extensions().get(Path(path).suffix.lower()))
+    return Path(path)
+
+
+def modcrop(img: Tensor, scale: int) -> Tensor:
+    """Crop the bottom/right so that height and width are multiples of ``scale``."""
+    scale = check_factor(scale)
+    if img.dim() < 2 or min(img.shape[-2:]) < scale:
+        raise UserError(
+            f"modcrop: expected images (..., H, W) of at least {scale}x{scale}, got {tuple(img.shape)}"
+        )
+    h, w = img.shape[-2:]
+    return img[..., : h - h % scale, : w - w % scale]
+
+
+def sample_image(name: str) -> Tensor:
+    """One of the colour images that ship inside scikit-image, for offline demos: (3, H, W) in [0, 1]."""
+    import skimage.data
+
+    if name not in SAMPLE_IMAGES:
+        raise UserError(f"unknown sample image {name!r}; choose from {', '.join(SAMPLE_IMAGES)}")
+    arr = getattr(skimage.data, name)()[..., :3]
+    return torch.from_numpy(arr.astype(np.float32) / 255).permute(2, 0, 1).contiguous()
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Sorted image files of a folder (by suffix), or a UserError when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    return files
