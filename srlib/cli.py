@@ -103,22 +103,28 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from srlib.evaluate import baseline, reproduce
+    from srlib.evaluate import FIGURE_IMAGE, baseline, readme_figure, reproduce
     from srlib.inference import as_upscaler
     from srlib.runtime import pick_device
-    from srlib.weights import load_pretrained, pretrained_label
+    from srlib.weights import load_pretrained, pretrained_label, pretrained_sha256
 
     check_writable(args.out, folder=True)
     device = pick_device(args.device)
     upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
+    shipped = []
     for name in PRETRAINED:
         try:
             upscalers[pretrained_label(name)] = as_upscaler(load_pretrained(name, device))
+            shipped.append(f"{name} sha256 {pretrained_sha256(name)}")
         except UserError as e:
             print(f"left out: {e}")
-    reproduce(upscalers, args.datasets, args.out, device)
-    print((args.out / "reproduction.md").read_text())
-    print(f"wrote {args.out}/reproduction.md, reproduction.json and crops_*.png")
+    if not args.figure_only:
+        reproduce(upscalers, args.datasets, args.out, device)
+        print((args.out / "reproduction.md").read_text())
+        print(f"wrote {args.out}/reproduction.md, reproduction.json and crops_*.png")
+    if args.figure_only or FIGURE_IMAGE[0] in args.datasets:
+        note = "made by srlib reproduce with the shipped weights: " + ", ".join(shipped)
+        print(f"wrote {readme_figure(upscalers, args.out / 'comparison.png', device, note=note)}")
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
@@ -351,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    p.add_argument(
+        "--figure-only",
+        action="store_true",
+        help="only (re)write the READMEs' figure, comparison.png (Set14's baboon, a few seconds on a CPU)",
+    )
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser(

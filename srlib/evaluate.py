@@ -188,6 +188,40 @@ def write_json(results: Mapping, path: str | Path, device: str | torch.device = 
     return write_text(path, json.dumps({"machine": machine(device), **results}, indent=2) + "\n")
 
 
+# The READMEs' figure: Set14's baboon, whose fur and whiskers show what each method does with texture.
+FIGURE_IMAGE = ("Set14", "img_001", (340, 110, 80, 80))  # set, image, (top, left, height, width) in HR pixels
+FIGURE_TITLES = {"bicubic": "bicubic", "srresnet": "SRResNet", "srgan-mse": "SRGAN-MSE", "srgan": "SRGAN"}
+
+
+def readme_figure(
+    upscalers: Mapping[str, Upscaler],
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    image: tuple[str, str, tuple[int, int, int, int]] = FIGURE_IMAGE,
+    note: str = "",
+) -> Path:
+    """Write the READMEs' comparison figure: LR, bicubic, the networks and HR on one benchmark image, zoomed.
+
+    Of ``upscalers``, those named in ``FIGURE_TITLES`` are shown (in its order), each with its PSNR / SSIM
+    on the whole image; ``note`` (e.g. which weights made it) goes into the PNG's metadata.
+    """
+    from srlib.plot import zoom_figure
+
+    set_name, name, box = image
+    pairs = {n: (hr, lr) for n, hr, lr in benchmark_pairs(set_name)}
+    hr_path, lr_path = pairs[name]
+    lr = load_image(lr_path)[None].to(torch.device(device))
+    hr = modcrop(load_image(hr_path)[None], 4)
+    panels, captions = {"LR": lr.cpu()}, {}
+    for method, title in FIGURE_TITLES.items():
+        if method in upscalers:
+            sr, p, s, _ = measure(upscalers[method], lr, hr, 4, gray=is_grayscale(hr_path))
+            panels[title], captions[title] = sr, f"{p:.2f} dB / {s:.3f}"
+    panels["HR"] = hr
+    zoom_figure(panels, box, captions, title=f"{set_name} {name}, HR", path=path, note=note)
+    return Path(path)
+
+
 def reproduce(
     upscalers: Mapping[str, Upscaler],
     datasets: Sequence[str] = tuple(BENCHMARKS),

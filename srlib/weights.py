@@ -8,6 +8,7 @@ training ``checkpoint.pt`` directly, with ``torch.load(weights_only=True)``, whi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -198,6 +199,11 @@ def pretrained_path(name: str) -> Path:
             "train your own with `srlib train` and `srlib export`, then pass --weights"
         )
     return path
+
+
+def pretrained_sha256(name: str) -> str:
+    """The sha256 of a shipped generator's file: which weights a figure or table was made with."""
+    return hashlib.sha256(pretrained_path(name).read_bytes()).hexdigest()
 
 
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> SRResNet:
