@@ -8,7 +8,7 @@
 - pyproject.toml `[project.urls] Repository` and CITATION.cff `repository-code`;
 - in each notebook, the Colab badge (first line of the first markdown cell), the `git+https://github.com/...`
   address of the install cell (the first code cell), and Colab metadata asking for a GPU runtime;
-- in README.md, every Colab link and `torch.hub.load("OWNER/NAME", ...)`.
+- in README.md and README.zh-CN.md, every Colab link and `torch.hub.load("OWNER/NAME", ...)`.
 Nothing else in the notebooks changes.
 """
 
@@ -81,6 +81,8 @@ def rewritten(repo: str, root: Path = ROOT) -> dict[Path, str]:
         root / "README.md": rewrite_readme((root / "README.md").read_text(), repo),
         root / "CITATION.cff": rewrite_citation((root / "CITATION.cff").read_text(), repo),
     }
+    if (zh := root / "README.zh-CN.md").exists():
+        files[zh] = rewrite_readme(zh.read_text(), repo)
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         files[path] = rewrite_notebook(path.read_text(), repo, path.name)
     return files

@@ -20,7 +20,7 @@ def test_notebooks_readme_and_citation_agree_with_the_address_in_pyproject():
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     """The files that carry the address, copied into a folder of the same layout."""
-    for name in ("pyproject.toml", "README.md", "CITATION.cff"):
+    for name in ("pyproject.toml", "README.md", "README.zh-CN.md", "CITATION.cff"):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "notebooks").mkdir()
     for path in (ROOT / "notebooks").glob("*.ipynb"):
@@ -41,7 +41,8 @@ def test_make_colab_links_points_everything_at_a_fork_and_changes_nothing_else(c
         assert nb["metadata"]["accelerator"] == "GPU" and nb["metadata"]["colab"]["gpuType"] == "T4"
         assert nb["cells"][2:] == old_nb["cells"][2:]  # the lessons are untouched
     assert 'repository-code: "https://github.com/someone/my-fork"' in (copy / "CITATION.cff").read_text()
-    for name in ("README.md", "CITATION.cff", "pyproject.toml", *(f"notebooks/{n}" for n in before)):
+    readmes = ("README.md", "README.zh-CN.md")
+    for name in (*readmes, "CITATION.cff", "pyproject.toml", *(f"notebooks/{n}" for n in before)):
         assert old not in (copy / name).read_text(), name
     assert colab_links.main(["--check", "--root", str(copy)]) == 0
 
