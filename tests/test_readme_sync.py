@@ -126,6 +126,8 @@ def test_zoom_figure_shows_the_overview_then_each_panel_cropped_at_its_scale(tmp
     assert Image.open(tmp_path / "f.png").info["Description"] == "made by a test"
 
 
+@pytest.mark.data
+@pytest.mark.slow  # the two shipped networks on one Set14 image: seconds on a CPU
 def test_reproduce_figure_only_writes_the_figure_and_nothing_else(data_root, tmp_path, capsys):
     assert main(["reproduce", "--figure-only", "--out", str(tmp_path), "--device", "cpu"]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["comparison.png"]
