@@ -69,6 +69,18 @@ def test_every_notebook_has_one_row_in_a_readmes_course_map(path):
     assert course_map(path) == notebooks, f"{path.name}: the course map's rows should name {notebooks}"
 
 
+def test_the_chinese_course_map_gives_the_times_the_notebooks_state():
+    """Each measured time of a notebook's "Time to run" (`smoke` N s, `cpu` M min N s) is in its row."""
+    rows = dict(re.findall(r"^\| `(\d\d_\w+)`(.*)$", CHINESE.read_text(), flags=re.M))
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text())["cells"][:3]
+        intro = "".join(line for c in cells if c["cell_type"] == "markdown" for line in c["source"])
+        times = [f"`smoke` {n} 秒" for n in re.findall(r"`smoke` (\d+) s\b", intro)]
+        times += [f"`cpu` {m} 分 {n} 秒" for m, n in re.findall(r"`cpu` (\d+) min (\d+) s\b", intro)]
+        for time in times:
+            assert time in rows[path.stem], f"README.zh-CN.md's row of {path.stem} should say {time}"
+
+
 def test_the_readme_tables_equal_the_ones_made_from_the_results_json(capsys):
     assert readme_tables.main(["--check"]) == 0, capsys.readouterr().out
     for path in (ENGLISH, CHINESE):
