@@ -8,7 +8,7 @@
 - pyproject.toml `[project.urls] Repository` and CITATION.cff `repository-code`;
 - in each notebook, the Colab badge (first line of the first markdown cell), the `git+https://github.com/...`
   address of the install cell (the first code cell), and Colab metadata asking for a GPU runtime;
-- in README.md and README.zh-CN.md, every Colab link and `torch.hub.load("OWNER/NAME", ...)`.
+- in README.md, every Colab link and `torch.hub.load("OWNER/NAME", ...)`.
 Nothing else in the notebooks changes.
 """
 
@@ -64,6 +64,7 @@ def rewrite_notebook(text: str, repo: str, name: str) -> str:
 
 
 def rewrite_readme(text: str, repo: str) -> str:
+    """A README (English or Chinese) with its Colab links and `torch.hub.load` pointing at ``repo``."""
     colab = "colab.research.google.com/github/"
     text = re.sub(re.escape(colab) + REPO_RE + "/", f"{colab}{repo}/", text)
     return re.sub(rf'torch\.hub\.load\("{REPO_RE}"', f'torch.hub.load("{repo}"', text)
@@ -79,10 +80,9 @@ def rewritten(repo: str, root: Path = ROOT) -> dict[Path, str]:
     files = {
         root / "pyproject.toml": URL_LINE.sub(rf"\g<1>{repo}\g<3>", (root / "pyproject.toml").read_text()),
         root / "README.md": rewrite_readme((root / "README.md").read_text(), repo),
+        root / "README.zh-CN.md": rewrite_readme((root / "README.zh-CN.md").read_text(), repo),
         root / "CITATION.cff": rewrite_citation((root / "CITATION.cff").read_text(), repo),
     }
-    if (zh := root / "README.zh-CN.md").exists():
-        files[zh] = rewrite_readme(zh.read_text(), repo)
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         files[path] = rewrite_notebook(path.read_text(), repo, path.name)
     return files
