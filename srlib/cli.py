@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--figure-only",
         action="store_true",
-        help="only (re)write the READMEs' figure, comparison.png (Set14's baboon, a few seconds on a CPU)",
+        help="only (re)write the READMEs' figure, comparison.png (Set14's baboon; under a minute on a CPU)",
     )
     p.set_defaults(func=cmd_reproduce)
 
