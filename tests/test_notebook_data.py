@@ -138,3 +138,12 @@ def test_notebook_04_outside_the_harness_fetches_its_data_from_srlib_mirror_and_
     assert len([p for p in (empty / "train").rglob("*") if p.is_file()]) == 291
     assert (project / "runs" / "04_srresnet_smoke" / "srresnet.safetensors").is_file()
     shutil.rmtree(project)
+
+
+def test_in_a_notebook_a_user_error_shows_as_its_one_line(small_registry, tmp_path, monkeypatch):
+    """IPython shows what `_render_traceback_` returns instead of the traceback."""
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "empty"))
+    with pytest.raises(datasets.DownloadError) as err:
+        course.fetch_data("05")
+    assert err.value._render_traceback_() == [f"DownloadError: {err.value}"]
