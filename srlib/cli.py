@@ -304,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fetch", help="download datasets into $SRLIB_DATA or data/, checked by sha256")
     p.add_argument("datasets", nargs="+", metavar="SET", help=f"any of {', '.join(DATASETS)}")
-    p.add_argument("--mirror", help="a base URL holding the same files (default: the registry's URLs)")
+    p.add_argument(
+        "--mirror", help="a base URL holding the same files (default: $SRLIB_MIRROR, else the registry's)"
+    )
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("train", help="train SRResNet (MSE) or SRGAN (perceptual loss)")

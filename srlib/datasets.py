@@ -4,7 +4,9 @@ The registry (`registry.tsv`, shipped in the package) lists every file of the kn
 URL, sha256 and size. `fetch` downloads what is missing into the data folder (never more bytes than listed),
 with a progress bar, and checks every file against its sha256; `ensure_data` does so for several datasets
 and, offline, stops with one line saying how to get them. The data folder is ``$SRLIB_DATA`` when set, else
-the project's ``data/`` folder (else the user's cache folder, for an installed package). The benchmark images
+the project's ``data/`` folder (else the user's cache folder, for an installed package). ``$SRLIB_MIRROR``
+(``http://host/path``), like `srlib fetch --mirror`, downloads from a server holding the same files (one
+machine serving a classroom) instead of the registry's URLs. The benchmark images
 are kept for evaluation: `refuse_benchmark_images` keeps them out of training, by folder and by content.
 """
 
@@ -29,6 +31,7 @@ BENCHMARKS = {"Set5": "benchmarks/Set5", "Set14": "benchmarks/Set14", "BSD100": 
 TRAINING = {"T91": "train/T91", "BSDS200": "train/BSDS200"}  # the "291 images", `srlib train`'s default
 EXTRA = {"BSDS500_test": "train_extra/BSDS500_test"}  # 200 more training images, none of them a benchmark's
 DATASETS = {**BENCHMARKS, **TRAINING, **EXTRA}
+MIRROR_ENV = "SRLIB_MIRROR"  # a base URL holding the data folder's files, used when no mirror is given
 
 
 class DownloadError(UserError):
@@ -97,13 +100,20 @@ def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
     return files
 
 
+def mirror_url(mirror: str | None = None) -> str | None:
+    """The mirror to download from: ``mirror`` when given, else ``$SRLIB_MIRROR``, else None (the
+    registry's URLs)."""
+    return mirror or os.environ.get(MIRROR_ENV) or None
+
+
 def check_mirror(mirror: str) -> str:
     """The mirror base URL without its trailing slash, or a UserError unless it is http(s)://host/..."""
     parts = urllib.parse.urlsplit(mirror)
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        where = f" (from {MIRROR_ENV})" if mirror == os.environ.get(MIRROR_ENV) else ""
         raise UserError(
-            f"unsupported mirror URL {mirror!r}: give an http:// or https:// base URL holding the files "
-            "(e.g. http://localhost:8000)"
+            f"unsupported mirror URL {mirror!r}{where}: give an http:// or https:// base URL holding the "
+            "files (e.g. http://localhost:8000)"
         )
     return mirror.rstrip("/")
 
@@ -145,12 +155,13 @@ def _is_verified(local: Path, entry: RegistryEntry) -> bool:
 def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -> Path:
     """Return the local copy of a registry file, downloading and sha256-checking it when missing.
 
-    ``mirror`` replaces the registry's URL by ``mirror/path`` (a local server, a copy on your own host).
-    A download that fails, is larger than the registry says or does not match its sha256 leaves no file
-    behind; a local file that does not match is replaced.
+    ``mirror`` (default: ``$SRLIB_MIRROR``) replaces the registry's URL by ``mirror/path`` (a local server,
+    a copy on your own host). A download that fails, is larger than the registry says or does not match
+    its sha256 leaves no file behind; a local file that does not match is replaced.
     """
     entry = registry()[path]
     root = data_root() if root is None else Path(root)
+    mirror = mirror_url(mirror)
     url = f"{check_mirror(mirror)}/{urllib.parse.quote(path)}" if mirror else entry.url
     local = root / path
     if _is_verified(local, entry):
@@ -218,8 +229,9 @@ def ensure_data(*names: str, root: Path | None = None, mirror: str | None = None
     """Make sure the datasets ``names`` (default: the benchmarks and the 291 training images) are in the data
     folder, downloading what is missing (sha256-checked, with a progress bar); return the data folder.
 
-    Offline with files missing, one UserError names the fix: `srlib fetch NAMES`, or ``SRLIB_DATA``.
-    The training images end up in ``<data folder>/train``, where `srlib train` looks by default.
+    Offline with files missing, one UserError names the fix: `srlib fetch NAMES`, ``SRLIB_DATA`` or
+    ``SRLIB_MIRROR``. The training images end up in ``<data folder>/train``, where `srlib train` looks by
+    default.
     """
     names = names or (*BENCHMARKS, *TRAINING)
     for name in names:
@@ -230,10 +242,11 @@ def ensure_data(*names: str, root: Path | None = None, mirror: str | None = None
             for part in ("HR", "LR") if name in BENCHMARKS else ("HR",):
                 fetch(name, part, root=root, mirror=mirror)
     except DownloadError:
+        source = f"from the mirror {mirror_url(mirror)}" if mirror_url(mirror) else "here (no network?)"
         raise DownloadError(
-            f"datasets missing from {root} and not downloadable here (no network?): run "
-            f"`srlib fetch {' '.join(names)}` where there is a connection, or set SRLIB_DATA to a folder "
-            "that holds them"
+            f"datasets missing from {root} and not downloadable {source}: run "
+            f"`srlib fetch {' '.join(names)}` where there is a connection, set SRLIB_DATA to a folder "
+            f"that holds them, or {MIRROR_ENV}=http://host/path to a server that does"
         ) from None
     return root
 

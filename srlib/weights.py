@@ -170,12 +170,16 @@ def check_scale(model: SRResNet, scale: int) -> None:
         )
 
 
-def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write the generator of a training checkpoint as ``.safetensors``, with its training config and step."""
+def export_generator(
+    checkpoint: str | Path, out: str | Path, extra_metadata: dict[str, str] | None = None
+) -> Path:
+    """Write the generator of a training checkpoint as ``.safetensors``, with its training config and the
+    step it was trained to (the checkpoint's, not the planned ``steps``: a run stopped on time has fewer),
+    and ``extra_metadata`` (e.g. the notebook's profile)."""
     _, metadata = read_weights(checkpoint)
     model = load_generator(checkpoint)
     extra = {k: metadata[k] for k in ("model", "content", "step", "train_config") if metadata.get(k)}
-    return save_generator(model, out, extra)
+    return save_generator(model, out, extra | dict(extra_metadata or {}))
 
 
 # Generators shipped inside the package (srlib/pretrained/); their model card is weights/README.md.

@@ -60,6 +60,16 @@ def test_the_colab_profile_fits_its_minutes_on_a_t4_by_the_estimate():
         assert f"{steps:,} steps" in estimate
 
 
+def test_the_t4_step_is_given_as_a_labelled_range_from_the_fp16_estimate_to_the_fp32_rate():
+    lines = colab_estimate().splitlines()[2:]
+    assert all(line.startswith("estimate, not a measurement: a T4 likely takes ") for line in lines)
+    srresnet = flops.step_flops("srresnet")
+    fast, slow = (round(flops.step_seconds(srresnet, "T4", p) * 1e3) for p in ("fp16", "fp32"))
+    assert fast < slow and f"{fast}-{slow} ms per SRResNet step" in lines[0]
+    fewest = flops.steps_in(COLAB_MINUTES, srresnet, "T4", "fp32")
+    assert f"{fewest:,}-{get_profile('colab').train_steps:,} steps in 14 minutes" in lines[0]
+
+
 @pytest.fixture
 def fake_colab(monkeypatch, tmp_path):
     """A `google.colab` module whose drive.mount creates MyDrive under tmp_path; yields the mount calls."""

@@ -83,9 +83,9 @@ def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypa
 
 
 def test_shipped_generators_are_the_last_step_of_their_committed_training_records():
-    """Each shipped file's metadata matches weights/training/<name>/: its config, and its step is the last
-    row of the run's history and validation (no checkpoint was picked by a score)."""
-    records = Path(__file__).resolve().parents[1] / "weights" / "training"
+    """Each shipped file's metadata matches srlib/pretrained/training/<name>/: its config, and its step is
+    the last row of the run's history and validation (no checkpoint was picked by a score)."""
+    records = Path(__file__).resolve().parents[1] / "srlib" / "pretrained" / "training"
     assert [pretrained_label(n) for n in PRETRAINED] == ["srresnet", "srgan-mse"]
     for name in PRETRAINED:
         metadata = read_weights(pretrained_path(name))[1]
