@@ -20,13 +20,11 @@ from typing import Any
 
 import torch
 
+from srlib.constants import ARCH_KEYS, RENAMED_SETTINGS
 from srlib.errors import UserError
 from srlib.files import atomic_path
 
 REQUIRED = ("config", "step", "generator", "rng")
-ARCH_KEYS = ("scale", "n_blocks", "channels")  # the config entries that size the generator
-# names of settings renamed since a checkpoint may have been written: old -> new
-RENAMED = {"lr": "learning_rate"}
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
@@ -43,7 +41,7 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
     """A checkpoint as a dict, or a one-line UserError (missing, corrupt, pickled objects, not srlib's).
 
     ``hint`` ends each error: what the caller's user should do instead. Old setting names are renamed
-    (``RENAMED``), so checkpoints of earlier versions still resume and export.
+    (`srlib.constants.RENAMED_SETTINGS`), so checkpoints of earlier versions still resume and export.
     """
     path = Path(path)
     if not path.is_file():
@@ -67,7 +65,7 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
         isinstance(config, dict) and set(ARCH_KEYS) <= config.keys() and isinstance(ckpt["generator"], dict)
     ):
         raise UserError(f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {hint}")
-    for old, new in RENAMED.items():
+    for old, new in RENAMED_SETTINGS.items():
         if old in config and new not in config:
             config[new] = config.pop(old)
     return ckpt

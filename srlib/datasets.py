@@ -251,6 +251,11 @@ def benchmark_hashes() -> dict[str, str]:
     return {e.sha256: p for p, e in registry().items() if p.startswith("benchmarks/")}
 
 
+def is_benchmark_path(path: str | Path) -> bool:
+    """Whether ``path`` lies in a benchmark folder (a folder named benchmarks, Set5, Set14 or BSD100)."""
+    return bool(set(Path(path).resolve().parts) & {*BENCHMARKS, "benchmarks"})
+
+
 def refuse_benchmark_images(files: list[Path]) -> None:
     """A UserError when a training file is a benchmark image: by its folder's name, or by its content.
 
@@ -259,7 +264,7 @@ def refuse_benchmark_images(files: list[Path]) -> None:
     """
     known = benchmark_hashes()
     for path in files:
-        if set(path.parts) & {*BENCHMARKS, "benchmarks"}:
+        if is_benchmark_path(path):
             raise UserError(f"{path} is a benchmark image, kept for evaluation only: train on other images")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest in known:

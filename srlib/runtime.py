@@ -23,9 +23,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from srlib.constants import AMP_CHOICES
 from srlib.errors import UserError
 
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
 

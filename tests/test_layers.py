@@ -13,10 +13,10 @@ import srlib
 
 # Bottom layer first. A module may import from its own layer (when that makes no cycle) and those before it.
 LAYERS = [
-    ["errors", "flops"],
+    ["errors", "constants", "flops"],
     ["files", "runtime"],
     ["imresize", "images", "metrics", "niqe"],
-    ["datasets", "sampler"],
+    ["datasets", "config", "sampler"],
     ["models", "losses", "lpips", "checkpoint", "weights"],
     ["inference", "upscale_files", "interpolate"],
     ["tables", "evaluate", "plot", "mos"],
