@@ -368,8 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"srlib: error: {e}", file=sys.stderr)
         return 2
-    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError and CPU allocation failures
-        if not isinstance(e, MemoryError) and "memory" not in str(e):
+    except (MemoryError, RuntimeError) as e:
+        from srlib.runtime import OUT_OF_MEMORY  # torch is loaded when torch ran out of memory
+
+        if not isinstance(e, OUT_OF_MEMORY):
             raise
         reason = (str(e).strip().splitlines() or ["MemoryError"])[0][:200]
         print(

@@ -29,6 +29,12 @@ from srlib.errors import UserError
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
 
+# Running out of memory, told by the exception's type: Python's MemoryError, torch's OutOfMemoryError (a
+# GPU's). torch's CPU allocator raises a plain RuntimeError, not caught as such: `check_memory`
+# (srlib.upscale_files) refuses oversized work on the CPU before it starts.
+OUT_OF_MEMORY = (MemoryError, torch.OutOfMemoryError)
+
+
 def pick_device(name: str | None = None) -> torch.device:
     """``name`` when given ("cpu", "cuda", "cuda:1", "mps"), else the best there is: CUDA, MPS, then CPU.
 

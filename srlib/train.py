@@ -46,7 +46,7 @@ from torch.optim.lr_scheduler import MultiStepLR
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from srlib.checkpoint import load_checkpoint, save_checkpoint
+from srlib.checkpoint import load_checkpoint, new_names, save_checkpoint
 from srlib.config import TrainConfig
 from srlib.datasets import data_root
 from srlib.errors import UserError
@@ -61,7 +61,7 @@ from srlib.losses import (
     gradient_balance,
     pixel_mse,
 )
-from srlib.models import Discriminator, SRResNet, to_model_range
+from srlib.models import Discriminator, SRResNet, check_same_size, to_model_range
 from srlib.plot import comparison_figure
 from srlib.runtime import Runtime
 from srlib.sampler import CropSampler
@@ -143,8 +143,7 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     columns = {k: [float(r[k]) if r[k] else math.nan for r in rows] for k in (rows[0] if rows else {})}
-    if "lr" in columns:
-        columns["learning_rate"] = columns.pop("lr")
+    columns = new_names(columns)
     return {k: v for k, v in columns.items() if not all(math.isnan(x) for x in v)}
 
 
@@ -235,11 +234,7 @@ class Trainer:
         generator = SRResNet(c.scale, c.n_blocks, c.channels)
         if c.init and not self.resuming:  # a resumed run takes its weights from the checkpoint
             init = load_generator(c.init)
-            if init.config() != generator.config():
-                raise UserError(
-                    f"{c.init} holds SRResNet({init.config()}), but this run is SRResNet"
-                    f"({generator.config()}): give the same scale, blocks and channels"
-                )
+            check_same_size({c.init: init, "this run": generator}, "give the same scale, blocks and channels")
             generator.load_state_dict(init.state_dict())
         return generator
 
@@ -364,16 +359,20 @@ class Trainer:
         out = dict(zip(losses, values.tolist(), strict=True))
         bad = [(k, v) for k, v in out.items() if not math.isfinite(v)]
         if bad:
-            kept = (
-                f"the last good checkpoint is {self.checkpoint_path} (step {self.saved_step})"
-                if self.saved_step is not None
-                else "no checkpoint was written yet"
-            )
-            raise UserError(
-                f"loss became {bad[0][1]} at step {self.step} ({bad[0][0]}); {kept}; lower the learning rate "
-                f"(--lr, now {self.config.learning_rate:g}) and resume from it, or start again"
-            )
+            raise self.diverged(f"loss became {bad[0][1]} at step {self.step} ({bad[0][0]})")
         return out
+
+    def diverged(self, what: str) -> UserError:
+        """The one-line error that ends a run whose numbers blew up: ``what``, and where to go on from."""
+        kept = (
+            f"the last good checkpoint is {self.checkpoint_path} (step {self.saved_step})"
+            if self.saved_step is not None
+            else "no checkpoint was written yet"
+        )
+        return UserError(
+            f"{what}; {kept}; lower the learning rate (--lr, now {self.config.learning_rate:g}) and resume "
+            "from it, or start again"
+        )
 
     def log(self, values: dict[str, float]) -> None:
         """Append a row to the history and rewrite history.csv."""
@@ -434,15 +433,9 @@ class Trainer:
         finite = self.rt.all_mean(finite.float())  # every process decides alike
         if not bool((finite == 1).all()):
             bad = [k for k, ok in zip(tensors, finite.tolist(), strict=True) if ok < 1]
-            kept = (
-                f"the last good checkpoint is {self.checkpoint_path} (step {self.saved_step})"
-                if self.saved_step is not None
-                else "no checkpoint was written yet"
-            )
-            raise UserError(
+            raise self.diverged(
                 f"{len(bad)} of {len(tensors)} weight tensors became NaN or inf by step {self.step} (e.g. "
-                f"{bad[0]}); {kept}; lower the learning rate (--lr, now {self.config.learning_rate:g}) and "
-                "resume from it, or start again"
+                f"{bad[0]})"
             )
 
     def save_checkpoint(self) -> None:
@@ -488,8 +481,6 @@ class Trainer:
                 obj.load_state_dict(ckpt[name])
         self.step, self.seconds, self.saved_step = ckpt["step"], ckpt["seconds"], ckpt["step"]
         self.history, self.val_history = ckpt["history"], ckpt["val_history"]
-        if "lr" in self.history:  # checkpoints of earlier versions
-            self.history["learning_rate"] = self.history.pop("lr")
         factor = self.config.learning_rate / ckpt["config"]["learning_rate"]  # a new rate scales the schedule
         for obj in self.state_objects().values():
             if isinstance(obj, torch.optim.Optimizer):

@@ -18,7 +18,15 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
 from srlib.checkpoint import load_checkpoint
-from srlib.constants import ARCH_KEYS, MAX_BLOCKS, MAX_CHANNELS, PRETRAINED, RENAMED_PRETRAINED
+from srlib.constants import (
+    ARCH_KEYS,
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    PRETRAINED,
+    RENAMED_PRETRAINED,
+    SCALES,
+    SCALES_TEXT,
+)
 from srlib.errors import UserError
 from srlib.files import atomic_path
 from srlib.models import SRResNet
@@ -97,17 +105,17 @@ def check_architecture(config: object, where: str = "") -> dict[str, int]:
     file or a flag asking for a billion blocks is refused before any memory is taken.
     """
     prefix = f"{where}: " if where else ""
-    keys = ("scale", "n_blocks", "channels")
+    keys = ARCH_KEYS
     if not (isinstance(config, dict) and set(config) == set(keys)):
         raise UserError(f"{prefix}the config must hold exactly {', '.join(keys)}, got {config!r}")
     if not all(isinstance(config[k], int) and not isinstance(config[k], bool) for k in keys):
         raise UserError(f"{prefix}the config must hold whole numbers, got {config!r}")
-    bounds = {"scale": (2, 8), "n_blocks": (0, MAX_BLOCKS), "channels": (1, MAX_CHANNELS)}
+    bounds = {"scale": (min(SCALES), max(SCALES)), "n_blocks": (0, MAX_BLOCKS), "channels": (1, MAX_CHANNELS)}
     for k, (low, high) in bounds.items():
         if not low <= config[k] <= high:
             raise UserError(f"{prefix}{k} must be from {low} to {high}, got {config[k]}")
-    if config["scale"] not in (2, 4, 8):
-        raise UserError(f"{prefix}scale must be 2, 4 or 8, got {config['scale']}")
+    if config["scale"] not in SCALES:
+        raise UserError(f"{prefix}scale must be {SCALES_TEXT}, got {config['scale']}")
     return {k: config[k] for k in keys}
 
 
