@@ -13,13 +13,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sys
 import urllib.parse
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-
-import requests
 
 from srlib.errors import UserError
 from srlib.files import atomic_path, check_writable
@@ -62,9 +61,19 @@ def data_root() -> Path:
     checkout = Path(__file__).resolve().parents[1] / "data"
     if checkout.is_dir():
         return checkout
-    import pooch  # imported where used: the rest of srlib runs without it (e.g. on a bare GPU machine)
+    return user_cache()
 
-    return Path(pooch.os_cache("srlib"))
+
+def user_cache() -> Path:
+    """srlib's folder in the user's cache, where each platform keeps caches: $XDG_CACHE_HOME/srlib or
+    ~/.cache/srlib, ~/Library/Caches/srlib on macOS, %LOCALAPPDATA%\\srlib\\srlib\\Cache on Windows (the
+    folders of platformdirs, which pooch.os_cache gave before)."""
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+        return Path(local) / "srlib" / "srlib" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "srlib"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srlib"
 
 
 def check_dataset(name: str) -> str:
@@ -110,6 +119,8 @@ def check_mirror(mirror: str) -> str:
 
 def _download(url: str, dest: Path, entry: RegistryEntry) -> None:
     """Stream ``url`` into ``dest`` atomically; more bytes than the registry lists or another sha256 fail."""
+    import requests  # where used: `srlib --help` does not wait for it
+
     digest, received = hashlib.sha256(), 0
     with atomic_path(dest) as tmp, requests.get(url, stream=True, timeout=60) as response:
         response.raise_for_status()
@@ -149,6 +160,8 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
     A download that fails, is larger than the registry says or does not match its sha256 leaves no file
     behind; a local file that does not match is replaced.
     """
+    import requests  # where used: `srlib --help` does not wait for it
+
     entry = registry()[path]
     root = data_root() if root is None else Path(root)
     url = f"{check_mirror(mirror)}/{urllib.parse.quote(path)}" if mirror else entry.url
