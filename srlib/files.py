@@ -79,6 +79,8 @@ def check_writable(path: str | Path, folder: bool = False) -> Path:
 def _no_space(error: BaseException, folder: Path) -> bool:
     """Whether a failed write ran out of disk: by errno (ENOSPC, EDQUOT) when the error has one, else by the
     disk's free space (torch.save and safetensors report a full disk without an errno)."""
+    if isinstance(error, UserError):  # already says what went wrong
+        return False
     if isinstance(error, OSError) and error.errno is not None:
         return error.errno in (errno.ENOSPC, errno.EDQUOT)
     try:

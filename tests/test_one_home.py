@@ -2,6 +2,7 @@
 
 import errno
 import os
+import shutil
 
 import pytest
 import torch
@@ -39,6 +40,18 @@ def test_an_error_that_only_says_no_space_is_not_a_full_disk(tmp_path):
     with pytest.raises(ValueError) as raised, files.atomic_path(tmp_path / "f"):  # the disk has room
         raise ValueError("No space left on device (os error 28)")
     assert type(raised.value) is ValueError  # not turned into UserError("no space left on ...")
+
+
+def test_a_full_disk_without_an_errno_is_told_by_the_free_space_but_a_user_error_stays(tmp_path, monkeypatch):
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda folder: shutil_usage(10, 10, 0))
+    with pytest.raises(UserError, match="no space left on"), files.atomic_path(tmp_path / "f"):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+    with pytest.raises(UserError, match="larger than the registry says"), files.atomic_path(tmp_path / "f"):
+        raise UserError("larger than the registry says")
+
+
+def shutil_usage(total: int, used: int, free: int):
+    return shutil._ntuple_diskusage(total, used, free)
 
 
 def test_a_state_dict_file_holding_pickled_code_is_refused_in_one_line(tmp_path):
