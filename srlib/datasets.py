@@ -15,13 +15,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sys
 import urllib.parse
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-
-import requests
 
 from srlib.errors import UserError
 from srlib.files import atomic_path, check_writable
@@ -65,9 +64,19 @@ def data_root() -> Path:
     checkout = Path(__file__).resolve().parents[1] / "data"
     if checkout.is_dir():
         return checkout
-    import pooch  # imported where used: the rest of srlib runs without it (e.g. on a bare GPU machine)
+    return user_cache()
 
-    return Path(pooch.os_cache("srlib"))
+
+def user_cache() -> Path:
+    """srlib's folder in the user's cache, where each platform keeps caches: $XDG_CACHE_HOME/srlib or
+    ~/.cache/srlib, ~/Library/Caches/srlib on macOS, %LOCALAPPDATA%\\srlib\\srlib\\Cache on Windows (the
+    folders of platformdirs, which pooch.os_cache gave before)."""
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+        return Path(local) / "srlib" / "srlib" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "srlib"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srlib"
 
 
 def check_dataset(name: str) -> str:
@@ -120,6 +129,8 @@ def check_mirror(mirror: str) -> str:
 
 def _download(url: str, dest: Path, entry: RegistryEntry) -> None:
     """Stream ``url`` into ``dest`` atomically; more bytes than the registry lists or another sha256 fail."""
+    import requests  # where used: `srlib --help` does not wait for it
+
     digest, received = hashlib.sha256(), 0
     with atomic_path(dest) as tmp, requests.get(url, stream=True, timeout=60) as response:
         response.raise_for_status()
@@ -159,6 +170,8 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
     a copy on your own host). A download that fails, is larger than the registry says or does not match
     its sha256 leaves no file behind; a local file that does not match is replaced.
     """
+    import requests  # where used: `srlib --help` does not wait for it
+
     entry = registry()[path]
     root = data_root() if root is None else Path(root)
     mirror = mirror_url(mirror)
@@ -264,6 +277,11 @@ def benchmark_hashes() -> dict[str, str]:
     return {e.sha256: p for p, e in registry().items() if p.startswith("benchmarks/")}
 
 
+def is_benchmark_path(path: str | Path) -> bool:
+    """Whether ``path`` lies in a benchmark folder (a folder named benchmarks, Set5, Set14 or BSD100)."""
+    return bool(set(Path(path).resolve().parts) & {*BENCHMARKS, "benchmarks"})
+
+
 def refuse_benchmark_images(files: list[Path]) -> None:
     """A UserError when a training file is a benchmark image: by its folder's name, or by its content.
 
@@ -272,7 +290,7 @@ def refuse_benchmark_images(files: list[Path]) -> None:
     """
     known = benchmark_hashes()
     for path in files:
-        if set(path.parts) & {*BENCHMARKS, "benchmarks"}:
+        if is_benchmark_path(path):
             raise UserError(f"{path} is a benchmark image, kept for evaluation only: train on other images")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest in known:

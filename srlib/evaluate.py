@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from srlib.constants import METRICS
 from srlib.datasets import BENCHMARKS, benchmark_pairs, check_benchmark
 from srlib.errors import UserError
 from srlib.files import write_text
@@ -27,12 +28,6 @@ from srlib.runtime import machine
 from srlib.tables import reproduction_markdown
 
 Upscaler = Callable[[Tensor], Tensor]
-
-# What `evaluate` can measure; PSNR and SSIM always. NIQE needs no reference; LPIPS needs the optional
-# package lpips and AlexNet's weights (srlib.lpips). The PIRM 2018 Perceptual Index, ((10 - Ma) + NIQE) / 2,
-# and Ma et al.'s score need Ma's trained regression model, a file that cannot be had offline, so they are
-# not offered.
-METRICS = ("psnr", "ssim", "niqe", "lpips")
 
 
 def check_metrics(metrics: Sequence[str]) -> None:

@@ -20,9 +20,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from srlib.constants import METHODS
 from srlib.errors import UserError
-
-METHODS = ("nearest", "bilinear", "bicubic")
 
 
 def check_factor(scale: object, integer: bool = True) -> float:

@@ -16,12 +16,13 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import safetensors.torch
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torchvision.models import VGG19_Weights, vgg19
 
+from srlib.checkpoint import read_state_dict
+from srlib.constants import ARCH_KEYS, SCALES, SCALES_TEXT
 from srlib.errors import UserError
 
 
@@ -101,8 +102,8 @@ class SRResNet(nn.Module):
 
     def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64):
         super().__init__()
-        if scale not in (2, 4, 8):
-            raise UserError(f"SRResNet upscales by 2, 4 or 8, not {scale}: pick one of those scales")
+        if scale not in SCALES:
+            raise UserError(f"SRResNet upscales by {SCALES_TEXT}, not {scale}: pick one of those scales")
         self.scale, self.n_blocks, self.channels = scale, n_blocks, channels
         self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
@@ -112,13 +113,21 @@ class SRResNet(nn.Module):
 
     def config(self) -> dict[str, int]:
         """The constructor arguments, saved beside the weights: ``SRResNet(**config)`` rebuilds it."""
-        return {"scale": self.scale, "n_blocks": self.n_blocks, "channels": self.channels}
+        return {k: getattr(self, k) for k in ARCH_KEYS}
 
     def forward(self, lr: Tensor) -> Tensor:
         _check_images(lr, 3, "SRResNet")
         x = self.head(lr)  # (N, C, h, w)
         x = x + self.body_end(self.blocks(x))  # long skip over all residual blocks
         return self.tail(self.upsample(x))  # (N, 3, scale*h, scale*w)
+
+
+def check_same_size(models: dict[str | Path, SRResNet], why: str) -> None:
+    """A one-line UserError, ending with ``why``, unless the named generators have one architecture (the same
+    scale, blocks and channels: `SRResNet.config`)."""
+    if len({tuple(m.config().items()) for m in models.values()}) > 1:
+        sizes = ", ".join(f"{name} is SRResNet({m.config()})" for name, m in models.items())
+        raise UserError(f"{sizes}: {why}")
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -193,15 +202,7 @@ def _vgg19_state_dict(weights: str | Path) -> dict[str, Tensor]:
                 f"could not download the ImageNet VGG19 weights ({e}): {_VGG_HELP}, "
                 "or use weights=None or the 'mse' content loss"
             ) from e
-    path = Path(weights)
-    if not path.is_file():
-        raise UserError(f"VGG19 weights file {path} does not exist: {_VGG_HELP}, or pass 'imagenet'")
-    try:
-        if path.suffix == ".safetensors":
-            return safetensors.torch.load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(f"cannot read VGG19 weights from {path} ({e}): {_VGG_HELP}") from e
+    return read_state_dict(weights, f"VGG19's weights: {_VGG_HELP}, or pass 'imagenet'")
 
 
 class TruncatedVGG19(nn.Module):
