@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import skimage.data
 import torch
@@ -15,7 +16,7 @@ import torch
 from srlib.checkpoint import load_checkpoint
 from srlib.errors import UserError
 from srlib.images import load_image, modcrop, sample_image, save_image
-from srlib.imresize import imresize, make_lr, quantize, upscale
+from srlib.imresize import imresize, quantize, upscale
 from srlib.inference import upscale_image
 from srlib.losses import discriminator_loss
 from srlib.metrics import psnr
@@ -86,12 +87,16 @@ def test_benchmark_images_are_refused_for_training(tmp_path):
         CropSampler(tmp_path, crop=24, seed=0)
 
 
-def test_lr_inputs_are_matlab_bicubic_rounded_to_8_bits():
-    hr = torch.rand(2, 3, 24, 24)
-    lr = make_lr(hr, 4)
-    assert torch.equal(lr, quantize(imresize(hr, 1 / 4)))
-    assert torch.equal(lr * 255, (lr * 255).round())
-    assert not torch.equal(make_lr(hr, 4, quantize_lr=False), lr)
+def test_the_trainers_lr_inputs_are_matlabs_lr_of_its_hr_crops(images, monkeypatch):
+    """Fed the golden HR crop of Set5's butterfly (tests/golden/), the trainer's LR batch holds the values of
+    MATLAB's LR file there: it trains on the degradation that made the benchmarks."""
+    with np.load(Path(__file__).parent / "golden" / "set5_img_003_x4_crop.npz") as golden:
+        hr, matlab = (torch.from_numpy(golden[k]).permute(2, 0, 1) for k in ("hr", "lr"))
+    trainer = make_trainer(tiny(images, "run"))
+    monkeypatch.setattr(trainer.sampler, "sample", lambda n: hr.expand(n, -1, -1, -1))
+    lr, _ = trainer.next_batch()
+    assert lr.shape == (2, 3, 12, 12)
+    assert torch.equal((lr[:, :, 2:-2, 2:-2] * 255).round().byte(), matlab.expand(2, -1, -1, -1))
 
 
 def test_a_run_writes_config_history_validation_panels_and_a_safe_checkpoint(images):
