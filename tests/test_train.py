@@ -385,13 +385,29 @@ def test_the_discriminator_is_updated_d_steps_times_every_d_every_steps(images, 
     assert int(next(iter(trainer.g_optimizer.state.values()))["step"]) == 4  # G: once a step, always
 
 
-def test_snapshots_keep_the_generator_every_n_steps_beside_the_checkpoint(images):
-    run = train(tiny(images, "run", checkpoint_every=1, snapshot_every=2), progress=False)
+def test_snapshots_keep_the_generator_every_n_steps_also_between_checkpoints(images):
+    """snapshot_every=3 with checkpoint_every=2 keeps steps 3 and 6: a snapshot is due on its own steps, not
+    only on those that also write a checkpoint (issue 19, B1: only step 6 was kept)."""
+    config = tiny(images, "run", steps=6, checkpoint_every=2, snapshot_every=3)
+    run = train(config, progress=False)
     snaps = sorted(p.name for p in (run / "snapshots").iterdir())
-    assert snaps == ["generator_step_0000002.safetensors", "generator_step_0000004.safetensors"]
+    assert snaps == ["generator_step_0000003.safetensors", "generator_step_0000006.safetensors"]
     last = load_generator(run / "snapshots" / snaps[-1])
     for name, tensor in load_checkpoint(run / "checkpoint.pt")["generator"].items():
         assert torch.equal(last.state_dict()[name], tensor), name
+    trainer = make_trainer(dataclasses.replace(config, out=str(images / "again"), steps=3))
+    trainer.run(progress=False)  # the same run stopped at step 3: its generator is the step-3 snapshot
+    third = load_generator(run / "snapshots" / snaps[0]).state_dict()
+    assert all(torch.equal(third[k], v) for k, v in trainer.generator.state_dict().items())
+
+
+def test_an_srgan_run_of_one_step_trains_at_the_full_learning_rate(images):
+    """With steps=1 the default decay step (steps // 2) would be 0: the run would start at a tenth of the rate
+    (issue 19, B4). Both networks train at the configured rate."""
+    trainer = make_trainer(tiny(images, "gan", "srgan", steps=1))
+    assert [o.param_groups[0]["lr"] for o in (trainer.g_optimizer, trainer.d_optimizer)] == [1e-4, 1e-4]
+    trainer.run(progress=False)
+    assert trainer.history["learning_rate"] == [1e-4]
 
 
 def test_srgan_learning_rates_drop_at_the_configured_decay_step(images):
