@@ -376,6 +376,32 @@ def test_label_smoothing_is_the_bce_against_the_smoothed_real_target():
     assert smooth.item() > discriminator_loss(real, fake).item()  # a confident D pays for its certainty
 
 
+def test_the_trainer_trains_the_discriminator_against_its_configured_real_label(images):
+    """The D step's loss is the BCE against ``real_label`` (0.9: one-sided smoothing), not against 1."""
+    trainer = make_trainer(tiny(images, "gan", "srgan", real_label=0.9))
+    lr, hr = trainer.next_batch()
+    d_loss, d_real, d_fake = trainer.discriminator_step(trainer.g(lr), hr)
+    smoothed = discriminator_loss(d_real, d_fake, real_label=0.9).item()
+    assert d_loss.item() == pytest.approx(smoothed, rel=1e-6)
+    assert abs(smoothed - discriminator_loss(d_real, d_fake).item()) > 1e-3  # the two targets differ here
+
+
+def test_srgan_drops_both_learning_rates_at_the_decay_step(images):
+    """After decay_step=2 of 3 steps, the discriminator's Adam runs at a tenth of the rate, as the
+    generator's: both schedulers step."""
+    trainer = make_trainer(tiny(images, "gan", "srgan", steps=3, decay_step=2))
+    rates = []
+    step = trainer.train_step
+
+    def step_and_note_the_rates(lr, hr):
+        rates.append([o.param_groups[0]["lr"] for o in (trainer.g_optimizer, trainer.d_optimizer)])
+        return step(lr, hr)
+
+    trainer.train_step = step_and_note_the_rates
+    trainer.run(progress=False)
+    assert rates == [[1e-4, 1e-4], [1e-4, 1e-4], [pytest.approx(1e-5)] * 2]
+
+
 @pytest.mark.parametrize("d_steps,d_every,updates", [(1, 1, 4), (2, 1, 8), (1, 2, 2)])
 def test_the_discriminator_is_updated_d_steps_times_every_d_every_steps(images, d_steps, d_every, updates):
     trainer = make_trainer(tiny(images, "gan", "srgan", d_steps=d_steps, d_every=d_every))
