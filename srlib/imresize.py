@@ -211,8 +211,8 @@ def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
     repeated, not mirrored as `imresize` does by default (see the module's docstring). The files are 8-bit,
     so the rounding is kept: a network never shown rounding noise meets it at test time. Without
     ``quantize_lr`` the LR is resized in one float pass (same weights and borders), clamped to [0, 1] and not
-    rounded. The arithmetic is
-    float64 (float32 on MPS, which has no float64), so that the halfway values MATLAB rounds up are found.
+    rounded. The arithmetic is float64 (float32 on MPS, which has no float64), so that the halfway values
+    MATLAB rounds up are found.
     """
     scale = check_factor(scale)
     if not quantize_lr:
@@ -228,6 +228,6 @@ def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
     rows = resize_matrix(h, math.ceil(h / scale), 1 / scale, border="replicate").to(hr.device, dtype)
     cols = resize_matrix(w, math.ceil(w / scale), 1 / scale, border="replicate").to(hr.device, dtype)
     levels = round_half_up(hr.to(dtype) * 255)  # the uint8 image MATLAB was given
-    levels = round_half_up(rows @ levels)  # MATLAB's first pass: along the rows (dimension 1), to uint8
+    levels = round_half_up(rows @ levels)  # MATLAB's first pass: dimension 1 (the rows), to uint8
     levels = round_half_up(levels @ cols.T)  # then along the columns, to uint8 again
     return (levels / 255).to(hr.dtype)
