@@ -158,8 +158,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None}
     if given.get("vgg_weights") == "none":
         given["vgg_weights"] = None
-    if args.resume:
-        return resume_config(args.out, **given)
+    if args.resume:  # the model is checked too: resuming a run as the other model is refused
+        return resume_config(args.out, model=args.model, **given)
     if args.model == "srgan" and args.init is None:
         raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
     if args.init is not None:  # the generator's size is that of the weights it starts from

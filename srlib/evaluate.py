@@ -21,7 +21,7 @@ from srlib.datasets import BENCHMARKS, benchmark_pairs, check_benchmark
 from srlib.errors import UserError
 from srlib.files import write_text
 from srlib.images import SAMPLE_IMAGES, is_grayscale, load_image, modcrop, sample_image
-from srlib.imresize import METHODS, imresize, quantize, upscale
+from srlib.imresize import METHODS, make_lr, quantize, upscale
 from srlib.metrics import gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
 from srlib.niqe import niqe
 from srlib.runtime import machine
@@ -154,7 +154,8 @@ def evaluate_images(
     scale: int = 4,
     device: str | torch.device = "cpu",
 ) -> tuple[dict, dict]:
-    """Degrade each HR image with MATLAB bicubic, upscale it with every upscaler and score the results.
+    """Degrade each HR image as MATLAB made the benchmark LR files (`make_lr`), upscale it with every
+    upscaler and score the results.
 
     Returns ``(scores, outputs)``: ``scores[image][method] = {psnr, ssim, seconds}`` and
     ``outputs[image] = {"LR": lr, method: sr, ..., "HR": hr}`` for figures.
@@ -163,7 +164,7 @@ def evaluate_images(
     scores, outputs = {}, {}
     for name, img in images.items():
         hr = modcrop(img[None], scale)
-        lr = quantize(imresize(hr, 1 / scale)).to(device)
+        lr = make_lr(hr, scale).to(device)
         outputs[name], scores[name] = {"LR": lr.cpu()}, {}
         for method, up in upscalers.items():
             sr, p, s, seconds = measure(up, lr, hr, scale)

@@ -4,6 +4,7 @@ A run is one `TrainConfig` and one folder, ``config.out``:
 
     config.json          the settings, and where the run executed (device, precision, torch)
     checkpoint.pt        weights, optimisers, step, RNG states and history: resuming continues bit-exactly
+                         on the CPU (on a GPU, cuDNN's kernels are not deterministic: last bits can differ)
     history.csv          losses every ``log_every`` steps (`read_history` loads it for `srlib.plot`)
     val.csv              PSNR / SSIM on held-out images every ``val_every`` steps, beside bicubic's
     val/step_XXXXXX.png  an LR | bicubic | SR | HR panel of the first validation image
@@ -98,7 +99,13 @@ def load_resumable(path: Path) -> tuple[dict[str, Any], TrainConfig]:
 
 
 def refuse_unresumable(path: Path, saved: TrainConfig, changes: dict[str, Any]) -> None:
-    """A one-line UserError when ``changes`` touch a setting a resumed run keeps (architecture, data)."""
+    """A one-line UserError when ``changes`` touch a setting a resumed run keeps (model, architecture,
+    data)."""
+    if "model" in changes:
+        raise UserError(
+            f"{path} is a checkpoint of an {saved.model} run, not {changes['model']}: resume it with "
+            f"`srlib train {saved.model} --resume`, or start the {changes['model']} run in another --out"
+        )
     refused = [
         f"{k} (saved {getattr(saved, k)!r}, now {v!r})" for k, v in changes.items() if k not in RESUMABLE
     ]
@@ -148,11 +155,13 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
 
 
 class Due(NamedTuple):
-    """What to do after a step: append to the history, validate, write a checkpoint, stop."""
+    """What to do after a step: append to the history, validate, write a checkpoint, keep a generator
+    snapshot, stop."""
 
     log: bool
     validate: bool
     checkpoint: bool
+    snapshot: bool
     stop: bool
 
 
@@ -327,6 +336,8 @@ class Trainer:
                     self.validate()
                 if due.checkpoint:
                     self.save_checkpoint()
+                if due.snapshot:
+                    self.save_snapshot()
                 if due.stop:
                     break
 
@@ -351,7 +362,8 @@ class Trainer:
         check = logs or (asked and self.rt.world == 1)
         stop = s == last or (check and self.rt.any(late or asked))
         validate = s % c.val_every == 0 or (stop and not asked)  # a signal wants a quick end
-        return Due(logs or stop, validate, s % c.checkpoint_every == 0 or stop, stop)
+        snapshot = c.snapshot_every is not None and s % c.snapshot_every == 0  # not only at checkpoints
+        return Due(logs or stop, validate, s % c.checkpoint_every == 0 or stop, snapshot, stop)
 
     def read_losses(self, losses: dict[str, Tensor]) -> dict[str, float]:
         """Losses as floats averaged over processes; NaN or inf stops the run, keeping the last checkpoint."""
@@ -439,9 +451,8 @@ class Trainer:
             )
 
     def save_checkpoint(self) -> None:
-        """Write checkpoint.pt atomically (`srlib.checkpoint`), and a generator snapshot when one is due.
-
-        Only finite weights are written (`check_finite`)."""
+        """Write checkpoint.pt atomically (`srlib.checkpoint`); only finite weights are written
+        (`check_finite`)."""
         self.check_finite()
         data_states = [self.sampler.generator.get_state()]
         if self.rt.world > 1:  # every process draws its own crops: keep all their generator states
@@ -462,12 +473,15 @@ class Trainer:
                 },
             }
             save_checkpoint(state, self.checkpoint_path)
-            every = self.config.snapshot_every
-            if every and self.step % every == 0:
-                extra = {"model": self.config.model, "content": self.config.content, "step": self.step}
-                path = self.run_dir / "snapshots" / f"generator_step_{self.step:07d}.safetensors"
-                save_generator(self.generator, path, extra)
         self.saved_step = self.step
+
+    def save_snapshot(self) -> None:
+        """Keep the generator of this step in snapshots/ (finite weights only), for `snapshot_every`."""
+        self.check_finite()
+        if self.rt.main:
+            extra = {"model": self.config.model, "content": self.config.content, "step": self.step}
+            path = self.run_dir / "snapshots" / f"generator_step_{self.step:07d}.safetensors"
+            save_generator(self.generator, path, extra)
 
     def _resume_checkpoint(self) -> dict[str, Any]:
         ckpt, saved = load_resumable(self.checkpoint_path)
@@ -545,7 +559,9 @@ class SRGANTrainer(Trainer):
         self.d_optimizer = torch.optim.Adam(
             self.discriminator.parameters(), lr=c.learning_rate, betas=c.betas
         )
-        decay = c.decay_step or c.steps // 2  # fixed when the run starts: resuming with more steps keeps it
+        # fixed when the run starts (resuming with more steps keeps it); at least 1, as a milestone at 0 would
+        # start the run at the decayed rate (steps=1)
+        decay = c.decay_step or max(1, c.steps // 2)
         self.g_scheduler = MultiStepLR(self.g_optimizer, [decay], gamma=0.1)
         self.d_scheduler = MultiStepLR(self.d_optimizer, [decay], gamma=0.1)
         self.g_scaler, self.d_scaler = self.rt.grad_scaler(), self.rt.grad_scaler()
