@@ -47,7 +47,7 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint; {hint}")
+        raise UserError(f"{path}: {'not a regular file' if path.exists() else 'no such checkpoint'}; {hint}")
     with open(path, "rb") as f:
         zipped = f.read(2) == b"PK"
     try:
@@ -60,11 +60,13 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
                 f"could run arbitrary code (torch.load weights_only=True says no); {hint}"
             ) from None
         raise UserError(f"{path}: not a .safetensors file nor a checkpoint.pt (corrupt?); {hint}") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # a malformed file fails anywhere in torch.load: struct.error, IndexError, ...
         raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}; truncated?); {hint}") from None
     config = ckpt.get("config") if isinstance(ckpt, dict) else None
     if not (
-        isinstance(config, dict) and set(ARCH_KEYS) <= config.keys() and isinstance(ckpt["generator"], dict)
+        isinstance(config, dict)
+        and set(ARCH_KEYS) <= config.keys()
+        and isinstance(ckpt.get("generator"), dict)
     ):
         raise UserError(f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {hint}")
     for old, new in RENAMED.items():

@@ -58,6 +58,8 @@ def data_root() -> Path:
         root = Path(env).expanduser()
         if not root.is_dir():
             raise UserError(f"SRLIB_DATA={env} is not a folder; create it or unset SRLIB_DATA")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise UserError(f"SRLIB_DATA={env} is not readable (permissions); fix them or unset SRLIB_DATA")
         return root
     checkout = Path(__file__).resolve().parents[1] / "data"
     if checkout.is_dir():
@@ -99,8 +101,12 @@ def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
 
 def check_mirror(mirror: str) -> str:
     """The mirror base URL without its trailing slash, or a UserError unless it is http(s)://host/..."""
-    parts = urllib.parse.urlsplit(mirror)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urllib.parse.urlsplit(mirror)
+        port = parts.port  # parsed here, so that a bad one is refused now, not at the first download
+    except ValueError:  # "http://[::1" (an unclosed IPv6 bracket), "http://host:99999"
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or port == 0:
         raise UserError(
             f"unsupported mirror URL {mirror!r}: give an http:// or https:// base URL holding the files "
             "(e.g. http://localhost:8000)"
@@ -137,9 +143,14 @@ def _dataset_of(path: str) -> str:
 
 def _is_verified(local: Path, entry: RegistryEntry) -> bool:
     """Whether the local file is the registry's: its size, then its sha256."""
-    if not (local.is_file() and local.stat().st_size == entry.size):
-        return False
-    return _sha256(local) == entry.sha256
+    try:
+        if not (local.is_file() and local.stat().st_size == entry.size):
+            return False
+        return _sha256(local) == entry.sha256
+    except OSError as e:  # an unreadable file or folder of the data folder
+        raise UserError(
+            f"cannot read {local} ({e.strerror}): fix its permissions, or set SRLIB_DATA"
+        ) from None
 
 
 def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -> Path:
@@ -162,6 +173,12 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
         raise UserError(f"{e}; the data folder must be writable: set SRLIB_DATA to another folder") from None
     try:
         _download(url, local, entry)
+    except requests.HTTPError as e:  # the server answered: the network is fine, the file is not there
+        status = e.response.status_code if e.response is not None else "?"
+        raise UserError(
+            f"{url}: the server answered HTTP {status}; it does not hold that file: check the mirror's URL "
+            f"(it must hold the registry's paths), or set SRLIB_DATA to a folder holding {_dataset_of(path)}"
+        ) from None
     except requests.RequestException as e:
         reason = (
             f"{local} does not match its sha256 (corrupt or another version) and could not be downloaded "
