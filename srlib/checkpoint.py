@@ -67,6 +67,7 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
         isinstance(config, dict)
         and set(ARCH_KEYS) <= config.keys()
         and isinstance(ckpt.get("generator"), dict)
+        and all(isinstance(v, torch.Tensor) for v in ckpt["generator"].values())
     ):
         raise UserError(f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {hint}")
     for old, new in RENAMED.items():

@@ -10,6 +10,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -211,6 +212,9 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     model = InferenceSRResNet(load_generator(weights, pick_device(args.device)))
     outputs = [output_path(p, args.out, model.scale) for p in args.inputs]
     refuse_overwriting_inputs(outputs, [*args.inputs, weights])
+    for out in outputs:  # names too long for the file system, a device where an output goes
+        if not out.is_dir():
+            check_writable(out)
     if folders := [out for out in outputs if out.is_dir()]:
         raise UserError(
             f"{folders[0]} is a folder, where an output goes; move it away or choose another --out"
@@ -395,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except UserError as e:
-        print(f"srlib: error: {e}", file=sys.stderr)
+        message = str(e).replace("\r", "\\r").replace("\n", "\\n")  # one line, even for a name holding one
+        print(f"srlib: error: {message}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError and CPU allocation failures
         if not isinstance(e, MemoryError) and "memory" not in str(e):
@@ -410,6 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output went away (`srlib evaluate | head -1`): stop quietly
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     finally:
         warnings.showwarning = shown
     return 0

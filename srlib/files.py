@@ -62,6 +62,8 @@ def check_writable(path: str | Path, folder: bool = False) -> Path:
             raise UserError(f"cannot write {path}: {p} is a symbolic link to nothing (dangling, or a loop)")
     if path.is_dir() and not folder:
         raise UserError(f"{path} is a folder; give a file name")
+    if path.exists() and not (path.is_dir() or path.is_file()):
+        raise UserError(f"{path} is not a regular file (a device, pipe or socket): a write would replace it")
     if path.exists() and not path.is_dir() and folder:
         raise UserError(f"{path} is a file, not a folder; give a folder")
     existing = path if path.is_dir() else path.parent
@@ -76,7 +78,18 @@ def check_writable(path: str | Path, folder: bool = False) -> Path:
         raise UserError(f"cannot write {path}: {existing} is not writable ({e.strerror})") from None
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {path}: {existing} is read-only")
+    longest = max(len(os.fsencode(p.name)) for p in (path, *path.parents)) if path.parts else 0
+    if longest > _name_max(existing):
+        raise UserError(f"cannot write {path}: a name of {longest} bytes is too long for the file system")
     return path
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s file system takes (255 bytes where it cannot be asked)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        return 255
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -137,14 +150,17 @@ def atomic_path(path: str | Path, exclusive: bool = False) -> Iterator[Path]:
     replaces, instead of renamed.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a rename would replace a device node, even /dev/null
+        what = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise UserError(f"cannot write {path}: it is {what}, which a write would replace")
     created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # removed on failure
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise UserError(f"cannot write {path}: a file stands where a folder should be") from None
     remove_stale_temporaries(path.parent)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".partial{path.suffix}"
+    fd, tmp = tempfile.mkstemp(  # the name shortened: the temporary's must fit where the target's does
+        dir=path.parent, prefix=f".{path.name[:100]}.{os.getpid()}.", suffix=f".partial{path.suffix[:20]}"
     )
     os.close(fd)
     try:

@@ -52,6 +52,8 @@ def _backbone_weights(weights: str | Path | None) -> dict[str, Tensor]:
                 state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # any unreadable or refused file: say which, in one line
             raise UserError(f"{path}: not a readable state dict ({type(e).__name__}); {how}") from None
+        if not isinstance(state, dict):
+            raise UserError(f"{path}: holds a {type(state).__name__}, not a state dict; {how}")
     features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
     if not features:
         raise UserError(f"{weights or ALEXNET_URL}: no AlexNet 'features.*' weights in it; {how}")

@@ -199,9 +199,12 @@ def _vgg19_state_dict(weights: str | Path) -> dict[str, Tensor]:
     try:
         if path.suffix == ".safetensors":
             return safetensors.torch.load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise UserError(f"cannot read VGG19 weights from {path} ({e}): {_VGG_HELP}") from e
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds a {type(state).__name__}, not a state dict: {_VGG_HELP}")
+    return state
 
 
 class TruncatedVGG19(nn.Module):

@@ -110,6 +110,17 @@ def world(tmp_path: Path) -> Path:
     save_image(coffee[:, :16, :16], t / "pair" / "p.png")
     save_image(coffee[:, 16:32, :16], t / "pair" / "p_x4.png")  # upscaling p.png would write over it
     Image.new("L", (200, 1)).save(t / "strip.png")  # 1 x 200: runs padded to 16 x 200
+    # own audit: a generator of numbers, an output name beyond the file system's 255 bytes, a long name
+    numbers = {k: 5 for k in tiny.state_dict()}
+    torch.save(
+        {"generator": numbers, "config": {**tiny.config(), "model": "srresnet"}, "step": 2}, t / "ints.pt"
+    )
+    save_image(coffee[:, :16, :16], t / "long" / ("x" * 251 + ".png"))
+    safetensors.torch.save_file(
+        {k: v.contiguous() for k, v in tiny.state_dict().items()},
+        str(t / "arch.safetensors"),
+        metadata={"architecture": "X" * 100_000, "config": "{}"},
+    )
     return t
 
 
@@ -475,7 +486,7 @@ CASES = [
     (
         "export over an existing file",
         "export {t}/checkpoint.pt {t}/old.safetensors",
-        "pass --overwrite",
+        "old.safetensors exists; pass --overwrite",
         None,
     ),
     (
@@ -487,7 +498,7 @@ CASES = [
     (
         "interpolate over an existing file",
         "interpolate {t}/tiny.safetensors {t}/checkpoint.pt --alpha 0.5 --out {t}/old.safetensors",
-        "pass --overwrite",
+        "old.safetensors exists; pass --overwrite",
         None,
     ),
     (
@@ -582,6 +593,32 @@ CASES = [
         "export to a dangling symlink",
         "export {t}/checkpoint.pt {t}/dangling",
         "symbolic link to nothing",
+        None,
+    ),
+    # own audit: never replace a device or a pipe; names too long; generators of numbers
+    ("export onto a FIFO", "export {t}/checkpoint.pt {t}/fifo.png --overwrite", "not a regular file", None),
+    (
+        "evaluate --json onto a FIFO",
+        "evaluate --datasets Set5 --json {t}/fifo.png",
+        "not a regular file",
+        None,
+    ),
+    (
+        "upscale to an output name beyond 255 bytes",
+        "upscale {t}/long/" + "x" * 251 + ".png --weights {t}/tiny.safetensors --out {t}/up",
+        "too long for the file system",
+        None,
+    ),
+    (
+        "a generator of numbers",
+        UPSCALE.replace("tiny.safetensors", "ints.pt") + " --out {t}/up",
+        "no 'generator'",
+        None,
+    ),
+    (
+        "a 100,000-character architecture",
+        UPSCALE.replace("tiny", "arch") + " --out {t}/up",
+        "holds a '" + "X" * 40 + "', not",
         None,
     ),
     # round 2, smaller: a reachable mirror without the file is not "no network"
@@ -904,3 +941,42 @@ def test_torch_hub_still_loads_the_old_name_srgan_x4():
     new = torch.hub.load(str(root), "srgan_mse_x4", source="local")
     assert old.state_dict().keys() == new.state_dict().keys()
     assert all(torch.equal(old.state_dict()[k], v) for k, v in new.state_dict().items())
+
+
+# --- own audit, round 2 ----------------------------------------------------------------------------------
+
+
+def test_an_input_with_a_long_name_is_upscaled_although_its_temporary_is_longer(world):
+    path = world / "long" / ("x" * 240 + ".png")
+    (world / "long" / ("x" * 251 + ".png")).rename(path)
+    out = upscale_files.upscale_file(SRResNet(2, 0, 4), path, world / "up")  # the temporary's name is cut
+    assert out.name == "x" * 240 + "_x2.png" and out.is_file()
+
+
+def test_a_newline_in_a_path_still_gives_one_line(world, capsys):
+    assert (
+        main(["upscale", f"{world}/no\nsuch.png", "--weights", f"{world}/tiny.safetensors", "--out", "x"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no\\nsuch.png: no such file" in err, err
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly(world, capsys, monkeypatch):
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("srlib.cli.cmd_export", closed)  # e.g. `srlib ... | head -1`
+    assert main(["export", f"{world}/checkpoint.pt", f"{world}/e.safetensors"]) == 141
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("loader", ["lpips", "vgg"])
+def test_backbone_weights_holding_a_list_are_refused_in_one_line(tmp_path, loader):
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    if loader == "lpips":
+        from srlib.lpips import _backbone_weights as read
+    else:
+        from srlib.models import _vgg19_state_dict as read
+    with pytest.raises(UserError, match="holds a list, not a state dict"):
+        read(tmp_path / "list.pth")
