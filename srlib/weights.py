@@ -131,7 +131,8 @@ def _architecture_of(
     if arch is None or "config" not in metadata:
         raise UserError(f"{path}: no srlib metadata (architecture, config); {_WHAT_TO_GIVE}")
     if arch != ARCHITECTURE:
-        raise UserError(f"{path}: holds a {arch[:40]!r}, not an {ARCHITECTURE} network; {_WHAT_TO_GIVE}")
+        arch = arch if len(arch) <= 40 else f"{arch[:40]}..."  # the name as written, a long one shortened
+        raise UserError(f"{path}: holds a {arch}, not an {ARCHITECTURE} generator; {_WHAT_TO_GIVE}")
     text = metadata["config"]
     if len(text) > MAX_CONFIG_CHARS:  # a real one is ~50 characters; this bounds nesting and digits too
         raise UserError(
