@@ -48,8 +48,11 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {'not a regular file' if path.exists() else 'no such checkpoint'}; {hint}")
-    with open(path, "rb") as f:
-        zipped = f.read(2) == b"PK"
+    try:
+        with open(path, "rb") as f:
+            zipped = f.read(2) == b"PK"
+    except OSError as e:  # permissions
+        raise UserError(f"{path}: cannot be read ({e.strerror}); fix its permissions, or {hint}") from None
     try:
         with open(path, "rb") as f:  # a file object: torch.load would hand a "*.safetensors" name elsewhere
             ckpt = torch.load(f, map_location="cpu", weights_only=True)

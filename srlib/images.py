@@ -135,11 +135,15 @@ def sample_image(name: str) -> Tensor:
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """Sorted image files of a folder (by suffix), or a UserError when there are none."""
+    """Sorted image files of a folder (by suffix; hidden ones left out), or a UserError when there are none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(  # not hidden files: macOS's "._name.png" companions, srlib's own temporaries
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
     if not files:
         raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
     return files

@@ -73,8 +73,11 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     if not path.is_file():
         what = "not a regular file" if path.exists() else "no such file"
         raise UserError(f"{path}: {what}; {_WHAT_TO_GIVE}")
-    with open(path, "rb") as f:
-        head = f.read(9)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError as e:  # permissions
+        raise UserError(f"{path}: cannot be read ({e.strerror}); fix its permissions") from None
     if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
         try:
             with safe_open(str(path), framework="pt") as f:

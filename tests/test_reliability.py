@@ -980,3 +980,23 @@ def test_backbone_weights_holding_a_list_are_refused_in_one_line(tmp_path, loade
         from srlib.models import _vgg19_state_dict as read
     with pytest.raises(UserError, match="holds a list, not a state dict"):
         read(tmp_path / "list.pth")
+
+
+def test_hidden_files_of_an_image_folder_are_left_out(tmp_path):
+    save_image(torch.rand(3, 8, 8), tmp_path / "a.png")
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")  # what a Mac copy leaves
+    (tmp_path / ".a.png.123.x1.partial.png").write_bytes(b"half")  # a killed writer's temporary
+    assert images.image_files(tmp_path) == [tmp_path / "a.png"]
+
+
+@pytest.mark.parametrize("what", ["safetensors", "checkpoint"])
+def test_an_unreadable_weights_file_is_one_line(world, monkeypatch, what):
+    from srlib import checkpoint, weights
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(weights if what == "safetensors" else checkpoint, "open", denied, raising=False)
+    read = weights.read_weights if what == "safetensors" else checkpoint.load_checkpoint
+    with pytest.raises(UserError, match="cannot be read \\(Permission denied\\)"):
+        read(world / "checkpoint.pt")
