@@ -135,7 +135,7 @@ def sample_image(name: str) -> Tensor:
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """Sorted image files of a folder (by suffix; hidden ones left out), or a UserError when there are none."""
+    """Sorted image files of a folder (by suffix; not hidden ones), or a UserError when there are none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
