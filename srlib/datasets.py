@@ -56,6 +56,14 @@ def data_root() -> Path:
     env = os.environ.get("SRLIB_DATA")
     if env:
         root = Path(env).expanduser()
+        try:
+            root.stat()  # under a folder that cannot be entered, even is_dir raises PermissionError
+        except PermissionError:
+            raise UserError(
+                f"SRLIB_DATA={env} cannot be reached (permissions); fix them or unset SRLIB_DATA"
+            ) from None
+        except OSError:
+            pass  # missing: said below
         if not root.is_dir():
             raise UserError(f"SRLIB_DATA={env} is not a folder; create it or unset SRLIB_DATA")
         if not os.access(root, os.R_OK | os.X_OK):

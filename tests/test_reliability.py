@@ -231,6 +231,19 @@ def unreadable_data(mp: pytest.MonkeyPatch, t: Path) -> None:
     mp.setattr(os, "access", lambda p, mode: False if Path(p) == t / "store" else real(p, mode))
 
 
+def unreachable_data(mp: pytest.MonkeyPatch, t: Path) -> None:
+    """SRLIB_DATA under a folder that cannot be entered (for root too: srlib.datasets' paths say so)."""
+    data_folder(mp, t)
+
+    class Unreachable(type(t)):
+        def stat(self, *args, **kwargs):
+            if self == t / "store":
+                raise PermissionError(13, "Permission denied")
+            return super().stat(*args, **kwargs)
+
+    mp.setattr(datasets, "Path", Unreachable)
+
+
 def empty_server(mp: pytest.MonkeyPatch, t: Path) -> None:
     """A reachable mirror that holds none of the files (404); its URL goes in {mirror}."""
     data_folder(mp, t)
@@ -573,6 +586,12 @@ CASES = [
     ),
     ("train where .lock is a folder", TRAIN + " --out {t}/lockdir", ".lock is a folder", None),
     ("train where config.json is a folder", TRAIN + " --out {t}/configdir", "config.json is a folder", None),
+    (
+        "fetch with SRLIB_DATA under an unreadable folder",
+        "fetch Set5 --mirror http://127.0.0.1:{port}",
+        "cannot be reached (permissions)",
+        unreachable_data,
+    ),
     (
         "fetch with SRLIB_DATA unreadable",
         "fetch Set5 --mirror http://127.0.0.1:{port}",
