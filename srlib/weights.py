@@ -93,9 +93,19 @@ def _mismatch(model: nn.Module, tensors: dict[str, Tensor]) -> str:
     missing = [k for k in expected if k not in tensors]
     unexpected = [k for k in tensors if k not in expected]
     shapes = [k for k in expected if k in tensors and tensors[k].shape != expected[k].shape]
+    kinds = [  # integer weights would be cast to floats without a word
+        k
+        for k in expected
+        if k in tensors and tensors[k].is_floating_point() != expected[k].is_floating_point()
+    ]
     parts = [
         f"{len(v)} {what} (e.g. {v[0]})"
-        for what, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes))
+        for what, v in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("of another shape", shapes),
+            ("of another kind (integer or float)", kinds),
+        )
         if v
     ]
     return ", ".join(parts)

@@ -116,6 +116,8 @@ def world(tmp_path: Path) -> Path:
         {"generator": numbers, "config": {**tiny.config(), "model": "srresnet"}, "step": 2}, t / "ints.pt"
     )
     save_image(coffee[:, :16, :16], t / "long" / ("x" * 251 + ".png"))
+    integers = {k: (v * 100).long() if v.is_floating_point() else v for k, v in state.items()}
+    weights_with(t / "integers.safetensors", tiny.config(), integers)
     safetensors.torch.save_file(
         {k: v.contiguous() for k, v in tiny.state_dict().items()},
         str(t / "arch.safetensors"),
@@ -638,6 +640,12 @@ CASES = [
         "a 100,000-character architecture",
         UPSCALE.replace("tiny", "arch") + " --out {t}/up",
         "holds a " + "X" * 40 + "..., not",
+        None,
+    ),
+    (
+        "weights stored as integers",
+        UPSCALE.replace("tiny", "integers") + " --out {t}/up",
+        "of another kind (integer or float)",
         None,
     ),
     # round 2, smaller: a reachable mirror without the file is not "no network"
