@@ -89,6 +89,9 @@ RESUMABLE = {
 }  # fmt: skip
 
 
+RUN_FILES = (".lock", "config.json", "checkpoint.pt", "history.csv", "val.csv")  # the files a run writes
+
+
 def load_resumable(path: Path) -> tuple[dict[str, Any], TrainConfig]:
     """A run's checkpoint and its saved TrainConfig (settings this version does not know are left out)."""
     if not path.is_file():
@@ -192,6 +195,12 @@ class Trainer:
             raise UserError(f"batch size {config.batch_size} does not split over {self.rt.world} processes")
         self.run_dir = Path(config.out)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        for name in RUN_FILES:  # checked before the lock is taken: a failed start leaves nothing behind
+            if (self.run_dir / name).is_dir():
+                raise UserError(
+                    f"{self.run_dir / name} is a folder, where the run keeps a file: move it away, or choose "
+                    "another --out"
+                )
         if not resume and self.checkpoint_path.exists():
             raise UserError(
                 f"{self.run_dir} already holds a run: continue it with --resume or choose another --out"
