@@ -63,6 +63,8 @@ class Profile:
     experiment_crop: int  # HR crop side of the experiments
     scale: int = 4
     minutes: float | None = None  # wall-clock budget of each training run (time limit); None: no limit
+    schedule: str = "constant"  # SRResNet's learning-rate schedule (`srlib.train.lr_factor`; paper: constant)
+    budget_seconds: float | None = None  # SRResNet's training budget: the run stops, annealed, when spent
 
     def describe(self) -> str:
         """One line for the top of a notebook: which profile runs, on what, and how to change it."""

@@ -135,6 +135,14 @@ def test_live_train_stops_on_its_time_budget_and_continues_when_run_again(tmp_pa
     assert saved_step(config.out) == 4
 
 
+def test_live_train_ends_a_run_whose_budget_is_spent_and_a_rerun_trains_no_more(tmp_path, capsys):
+    config = replace(_tiny_run(tmp_path, steps=100, chunks=1), budget_seconds=1e-9)  # spent after a step
+    live_train(config, lambda h: None, show=lambda x: None)
+    assert saved_step(config.out) == 1 and "budget of 1e-09 s spent" in capsys.readouterr().out
+    live_train(config, lambda h: None, show=lambda x: None)
+    assert saved_step(config.out) == 1
+
+
 def test_show_panel_shows_a_saved_image_with_its_title(tmp_path):
     path = tmp_path / "step_000010.png"
     Image.fromarray(np.full((20, 40, 3), 200, np.uint8)).save(path)
