@@ -73,7 +73,7 @@ def train_config(
         steps=steps,
         batch_size=profile.srgan_batch_size if srgan else profile.batch_size,
         crop=profile.crop,
-        learning_rate=profile.lr,
+        learning_rate=(profile.srgan_lr or profile.lr) if srgan else profile.lr,
         max_images=profile.train_images,
         log_every=min(profile.log_every, every),
         val_every=every,
