@@ -11,9 +11,10 @@
   with a high rate, and only an annealed rate ends on a good step (the constant 3e-4 of the previous
   recipe ended its 3,000 steps at 28.89 dB on the validation images, below bicubic's 28.90, after 29.21 at
   step 2,250). Under the budget the schedule follows the larger of steps done and time spent, so a slower
-  laptop stops on time and still anneals. Measured at a fixed 400 steps, one thread, seed 0 (AMD EPYC, a
-  loaded machine; benchmarks/cpu_recipe_trials.md): Set5 26.83 dB with one-cycle 1e-3 against 26.50 dB
-  with the constant 3e-4, and 26.56 dB with L1 instead of MSE, so the loss stays the paper's MSE.
+  laptop stops on time and still anneals. Measured at a fixed 400 steps, one thread (AMD EPYC, a loaded
+  machine; benchmarks/cpu_recipe_trials.md), seeds 0 and 1: Set5 26.83 and 27.05 dB with one-cycle 1e-3
+  against 26.50 and 24.31 dB with the constant 3e-4; seed 0 with L1 instead of MSE: 26.56 dB, so the loss
+  stays the paper's MSE. The 10-minute run itself was not measured on a quiet machine yet.
   SRGAN's VGG19 content loss dominates its step, hence its smaller batch and few steps: enough to see the
   textures change, not to match the paper.
 - ``gpu``: Colab and up. The paper's networks (16 blocks, 64 channels), batch 16 of 96x96 HR crops and its
