@@ -16,8 +16,10 @@ from srlib.constants import (
     CONTENT_LOSSES,
     MAX_BLOCKS,
     MAX_CHANNELS,
+    PIXEL_LOSS_NAMES,
     SCALES,
     SCALES_TEXT,
+    SCHEDULES,
     VGG_RESCALE,
 )
 from srlib.datasets import is_benchmark_path
@@ -64,6 +66,21 @@ class TrainConfig:
     channels: int = setting(64, "feature channels; with --init, those of its weights")
     learning_rate: float = setting(1e-4, "Adam; SRGAN drops it tenfold at decay_step", aliases=("--lr",))
     betas: tuple[float, float] = (0.9, 0.999)  # Adam's
+    schedule: str = setting(
+        "constant",
+        "SRResNet's learning rate over the run: constant (the paper), cosine, or onecycle (peak = the rate)",
+        models=("srresnet",),
+        choices=SCHEDULES,
+    )
+    loss: str = setting(
+        "mse", "SRResNet's pixel loss: mse (the paper) or l1", models=("srresnet",), choices=PIXEL_LOSS_NAMES
+    )
+    budget_seconds: float | None = setting(
+        None,
+        "stop once the run has trained this long, with a checkpoint; the schedule then follows the further "
+        "of steps and seconds, so a slower machine still anneals",
+        none="no time limit",
+    )
     seed: int = setting(0, "seed of the initial weights and the crops")
     quantize_lr: bool = True  # round LR inputs to 8 bits, as the benchmarks' LR files are
     init: str | None = setting(
@@ -115,6 +132,18 @@ class TrainConfig:
             raise UserError(f"unknown model {self.model!r}; choose from {', '.join(DEFAULT_STEPS)}")
         if self.content not in CONTENT_LOSSES:
             raise UserError(f"unknown content loss {self.content!r}; choose from {', '.join(CONTENT_LOSSES)}")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if self.loss not in PIXEL_LOSS_NAMES:
+            raise UserError(f"unknown loss {self.loss!r}; choose from {', '.join(PIXEL_LOSS_NAMES)}")
+        if self.model == "srgan" and (self.schedule, self.loss) != ("constant", "mse"):
+            raise UserError(
+                "schedule and loss are SRResNet's; SRGAN drops its rate at decay_step and takes --content"
+            )
+        if self.budget_seconds is not None and not (
+            math.isfinite(self.budget_seconds) and self.budget_seconds > 0
+        ):
+            raise UserError(f"budget_seconds must be a positive number, got {self.budget_seconds}")
         if self.amp not in AMP_CHOICES:
             raise UserError(f"amp must be one of {', '.join(AMP_CHOICES)}, not {self.amp!r}")
         positive = ("steps", "batch_size", "crop", "scale", "channels", "d_channels", "d_steps", "d_every")

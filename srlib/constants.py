@@ -39,3 +39,7 @@ AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 PRETRAINED = ("srresnet_x4", "srgan_mse_x4")
 # old name -> new name; the old names still load, with a notice
 RENAMED_PRETRAINED = {"srgan_x4": "srgan_mse_x4"}
+
+# SRResNet training: the learning rate over the run (`srlib.train.lr_factor`) and the pixel loss
+SCHEDULES = ("constant", "cosine", "onecycle")
+PIXEL_LOSS_NAMES = ("mse", "l1")  # the paper's MSE, or L1

@@ -100,8 +100,9 @@ def train_config(
     profile: Profile, out: str | Path, model: str = "srresnet", chunks: int = 4, **overrides
 ) -> TrainConfig:
     """The run of a training notebook, sized by ``profile``: validation and a checkpoint after each of
-    ``chunks`` equal pieces. SRGAN takes the profile's SRGAN batch and steps, and the generator's size from
-    ``init`` when given (it must match). ``overrides`` are further TrainConfig fields."""
+    ``chunks`` equal pieces. SRResNet takes the profile's schedule and time budget; SRGAN takes the profile's
+    SRGAN batch and steps, and the generator's size from ``init`` when given (it must match). ``overrides``
+    are further TrainConfig fields."""
     srgan = model == "srgan"
     steps = overrides.pop("steps", profile.srgan_steps if srgan else profile.train_steps)
     every = math.ceil(steps / chunks)
@@ -114,12 +115,13 @@ def train_config(
         steps=steps,
         batch_size=profile.srgan_batch_size if srgan else profile.batch_size,
         crop=profile.crop,
-        learning_rate=profile.lr,
+        learning_rate=(profile.srgan_lr or profile.lr) if srgan else profile.lr,
         max_images=profile.train_images,
         log_every=min(profile.log_every, every),
         val_every=every,
         checkpoint_every=every,
         device=profile.device,
+        **({} if srgan else {"schedule": profile.schedule, "budget_seconds": profile.budget_seconds}),
         **size,
     )
     return replace(config, **overrides)
@@ -165,10 +167,14 @@ def live_train(
             bar.update(trainer.step - step)
             step = trainer.step
             handle = _show(plot(read_history(run_dir / "history.csv")), show, handle)
+            if trainer.finished:  # its steps done or its budget (config.budget_seconds) spent
+                break
             if step < until:  # stopped by the time limit
                 print(f"{run_dir.name}: {minutes:g} minutes used; run the cell again to continue")
                 break
-    print(f"{run_dir.name}: trained to step {step:,} of {config.steps:,}, checkpoint saved")
+    spent = step < config.steps and trainer.finished
+    spent = f" (its budget of {config.budget_seconds:g} s spent)" if spent else ""
+    print(f"{run_dir.name}: trained to step {step:,} of {config.steps:,}{spent}, checkpoint saved")
     return run_dir
 
 

@@ -28,6 +28,12 @@ def pixel_mse(sr: Tensor, hr: Tensor) -> Tensor:
     return F.mse_loss(sr, hr)
 
 
+def pixel_l1(sr: Tensor, hr: Tensor) -> Tensor:
+    """Mean absolute error over all pixels: not the paper's, but what later SR networks (EDSR) train with."""
+    _check_same_shape(sr, hr)
+    return F.l1_loss(sr, hr)
+
+
 def vgg_content_loss(vgg: TruncatedVGG19, sr: Tensor, hr: Tensor, rescale: float = VGG_RESCALE) -> Tensor:
     """The paper's l_VGG/i.j: MSE between the VGG feature maps of SR and HR, each divided by ``rescale``.
 

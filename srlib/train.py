@@ -49,6 +49,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from srlib.checkpoint import load_checkpoint, new_names, save_checkpoint
 from srlib.config import TrainConfig
+from srlib.constants import SCHEDULES
 from srlib.datasets import data_root
 from srlib.errors import UserError
 from srlib.evaluate import baseline, evaluate_images, sample_images
@@ -60,6 +61,7 @@ from srlib.losses import (
     PerceptualLoss,
     discriminator_loss,
     gradient_balance,
+    pixel_l1,
     pixel_mse,
 )
 from srlib.models import Discriminator, SRResNet, check_same_size, to_model_range
@@ -82,10 +84,35 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 VAL_COLUMNS = ("step", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
+PIXEL_LOSSES = {"mse": pixel_mse, "l1": pixel_l1}  # SRResNet's loss: the paper's MSE, or L1
+ONECYCLE_WARMUP = 0.3  # the one-cycle schedule climbs over this fraction of the run, then anneals
+
+
+def lr_factor(schedule: str, progress: float) -> float:
+    """The learning rate's multiplier at ``progress`` in [0, 1] of the run (clamped to it).
+
+    "constant": 1 (the paper). "cosine": from 1 down to 0 along half a cosine. "onecycle": up from 1/25
+    to 1 along half a cosine over the first `ONECYCLE_WARMUP` of the run, then down to 0 the same way
+    (Smith's one-cycle, as torch's OneCycleLR): short runs learn faster with a high peak rate they could not
+    keep, and end at a rate small enough to settle.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * p))
+    if schedule == "onecycle":
+        if p < ONECYCLE_WARMUP:
+            start = 1 / 25
+            return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * p / ONECYCLE_WARMUP))
+        return 0.5 * (1 + math.cos(math.pi * (p - ONECYCLE_WARMUP) / (1 - ONECYCLE_WARMUP)))
+    raise UserError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
+
+
 # settings that may change when a run is resumed; a change to any other (architecture, data) is refused
 RESUMABLE = {
     "out", "steps", "learning_rate", "device", "amp", "log_every", "val_every", "checkpoint_every",
-    "snapshot_every", "adv_weight", "real_label", "d_steps", "d_every",
+    "snapshot_every", "adv_weight", "real_label", "d_steps", "d_every", "budget_seconds",
 }  # fmt: skip
 
 
@@ -227,6 +254,7 @@ class Trainer:
                 else sample_images()
             )
         self.step, self.seconds, self.saved_step = 0, 0.0, None
+        self.elapsed = 0.0  # the run's seconds as all processes agree on them (the budget's clock)
         self.interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that asked the run to stop
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_COLUMNS}
         self.val_history: dict[str, list[float]] = {k: [] for k in VAL_COLUMNS}
@@ -245,6 +273,24 @@ class Trainer:
     def train_step(self, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         """One update on an LR batch in [0, 1] and its HR batch in [-1, 1]; returns the losses to log."""
         raise NotImplementedError
+
+    def set_learning_rate(self) -> None:
+        """Set the learning rates of the next step (a subclass with a schedule of its own does nothing)."""
+
+    @property
+    def progress(self) -> float:
+        """How far the run is, in [0, 1]: steps done of ``steps``, or seconds of ``budget_seconds`` when that
+        is further (so a slower machine still completes its schedule)."""
+        c = self.config
+        done = self.step / c.steps
+        if c.budget_seconds is not None:
+            done = max(done, self.elapsed / c.budget_seconds)
+        return min(done, 1.0)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has done its steps or spent its budget."""
+        return self.progress >= 1.0
 
     def new_generator(self) -> SRResNet:
         """The SRResNet of the config, with the weights of ``config.init`` when given (not on resume)."""
@@ -287,6 +333,9 @@ class Trainer:
         last = c.steps if until is None else min(until, c.steps)
         show = self.rt.main and (sys.stderr.isatty() if progress is None else progress)
         self.interrupted = None
+        if self.finished:  # e.g. its budget was spent: resume with more steps or a larger budget
+            logger.info("%s: already finished at step %d (%.1f s)", self.run_dir, self.step, self.seconds)
+            return self.run_dir
         with folder_lock(self.run_dir, "training run") if self.rt.main else nullcontext(), self.signals():
             self.begin()
             self.loop(last, show, time_limit)
@@ -329,6 +378,7 @@ class Trainer:
         bar = tqdm(total=last, initial=self.step, disable=not show, unit="step", dynamic_ncols=True)
         with self.rt.tuned(), logging_redirect_tqdm(), bar:
             while self.step < last:
+                self.set_learning_rate()
                 learning_rate = self.g_optimizer.param_groups[0]["lr"]
                 losses = self.train_step(*self.next_batch())
                 self.step += 1
@@ -365,11 +415,18 @@ class Trainer:
         """What the step just done calls for; the end of the run or of the time limit does all of it."""
         c, s = self.config, self.step
         logs = s % c.log_every == 0
-        late = time_limit is not None and time.perf_counter() - began >= time_limit
+        if c.budget_seconds is not None and (logs or self.rt.world == 1):  # processes agree at log steps
+            self.elapsed = self.seconds
+            if self.rt.world > 1:
+                self.elapsed = self.rt.all_mean(torch.tensor([self.seconds], device=self.rt.device)).item()
+        spent = c.budget_seconds is not None and self.elapsed >= c.budget_seconds
+        late = spent or (time_limit is not None and time.perf_counter() - began >= time_limit)
         asked = self.interrupted is not None
         # one late or interrupted process stops them all, together: several agree at log steps only
-        check = logs or (asked and self.rt.world == 1)
+        check = logs or ((asked or spent) and self.rt.world == 1)
         stop = s == last or (check and self.rt.any(late or asked))
+        if stop and spent and self.rt.main:
+            logger.info("budget of %g s spent at step %d (%.1f s)", c.budget_seconds, s, self.seconds)
         validate = s % c.val_every == 0 or (stop and not asked)  # a signal wants a quick end
         snapshot = c.snapshot_every is not None and s % c.snapshot_every == 0  # not only at checkpoints
         return Due(logs or stop, validate, s % c.checkpoint_every == 0 or stop, snapshot, stop)
@@ -503,6 +560,7 @@ class Trainer:
             if ckpt.get(name):  # a disabled GradScaler saves an empty state
                 obj.load_state_dict(ckpt[name])
         self.step, self.seconds, self.saved_step = ckpt["step"], ckpt["seconds"], ckpt["step"]
+        self.elapsed = self.seconds
         self.history, self.val_history = ckpt["history"], ckpt["val_history"]
         factor = self.config.learning_rate / ckpt["config"]["learning_rate"]  # a new rate scales the schedule
         for obj in self.state_objects().values():
@@ -525,7 +583,8 @@ class Trainer:
 
 
 class SRResNetTrainer(Trainer):
-    """SRResNet-MSE: the generator alone, pixel MSE in [-1, 1], Adam at a constant learning rate."""
+    """SRResNet-MSE: the generator alone, pixel MSE in [-1, 1], Adam at a constant learning rate (the paper),
+    or as ``config.schedule`` and ``config.loss`` say."""
 
     def build(self) -> None:
         c = self.config
@@ -537,9 +596,15 @@ class SRResNetTrainer(Trainer):
     def state_objects(self) -> dict[str, Any]:
         return {"generator": self.generator, "g_optimizer": self.g_optimizer, "g_scaler": self.g_scaler}
 
+    def set_learning_rate(self) -> None:
+        """The config's rate times the schedule's factor at the run's progress (`lr_factor`)."""
+        rate = self.config.learning_rate * lr_factor(self.config.schedule, self.progress)
+        for group in self.g_optimizer.param_groups:
+            group["lr"] = rate
+
     def train_step(self, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         with self.rt.autocast():
-            loss = pixel_mse(self.g(lr), hr)
+            loss = PIXEL_LOSSES[self.config.loss](self.g(lr), hr)
         self.update(loss, self.g_optimizer, self.g_scaler)
         return {"g_content": loss, "g_total": loss}
 

@@ -97,6 +97,16 @@ def test_train_config_takes_the_profile_sizes_and_the_init_generators(tmp_path):
     assert train_config(smoke, tmp_path / "r", steps=9, learning_rate=1e-3).learning_rate == 1e-3
 
 
+def test_the_cpu_profiles_srresnet_takes_its_schedule_and_budget_and_srgan_its_own_rate(tmp_path):
+    cpu = get_profile("cpu")
+    c = train_config(cpu, tmp_path / "run")
+    assert (c.schedule, c.budget_seconds, c.learning_rate) == (cpu.schedule, cpu.budget_seconds, cpu.lr)
+    assert c.schedule != "constant" and c.budget_seconds  # the cpu recipe (issue 24)
+    init = save_generator(SRResNet(n_blocks=cpu.n_blocks, channels=cpu.channels), tmp_path / "g.safetensors")
+    g = train_config(cpu, tmp_path / "gan", "srgan", init=str(init))
+    assert (g.schedule, g.budget_seconds, g.learning_rate) == ("constant", None, cpu.srgan_lr)
+
+
 def _tiny_run(tmp_path, steps=4, chunks=2):
     for i in range(3):
         img = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(i))
@@ -133,6 +143,14 @@ def test_live_train_stops_on_its_time_budget_and_continues_when_run_again(tmp_pa
     assert saved_step(config.out) == 1 and "run the cell again" in capsys.readouterr().out
     live_train(config, lambda h: None, show=lambda x: None)
     assert saved_step(config.out) == 4
+
+
+def test_live_train_ends_a_run_whose_budget_is_spent_and_a_rerun_trains_no_more(tmp_path, capsys):
+    config = replace(_tiny_run(tmp_path, steps=100, chunks=1), budget_seconds=1e-9)  # spent after a step
+    live_train(config, lambda h: None, show=lambda x: None)
+    assert saved_step(config.out) == 1 and "budget of 1e-09 s spent" in capsys.readouterr().out
+    live_train(config, lambda h: None, show=lambda x: None)
+    assert saved_step(config.out) == 1
 
 
 def test_show_panel_shows_a_saved_image_with_its_title(tmp_path):

@@ -73,6 +73,7 @@ def test_describe_states_the_profiles_own_sizes():
     line = p.describe()
     assert "SRResNet 7 blocks x 24 channels, batch 5 of 44x44, 1,234 steps" in line
     assert "SRGAN 77 steps" in line and line.startswith("profile 'cpu' on ")
+    assert "1,234 steps (onecycle learning rate) or 10 minutes;" in line  # the cpu recipe's schedule, budget
 
 
 @pytest.mark.parametrize("name", PROFILES)

@@ -22,7 +22,7 @@ from srlib.losses import discriminator_loss
 from srlib.metrics import psnr
 from srlib.runtime import Runtime, choose_precision
 from srlib.sampler import CropSampler
-from srlib.train import TrainConfig, make_trainer, read_history, train
+from srlib.train import TrainConfig, lr_factor, make_trainer, read_history, train
 from srlib.weights import load_generator
 
 
@@ -464,3 +464,62 @@ def test_a_new_srgan_run_logs_the_content_to_adversarial_gradient_ratio_once(ima
         train(tiny(images, "gan", "srgan", steps=2), progress=False)
     lines = [r.getMessage() for r in caplog.records if "gradient norms on SR" in r.getMessage()]
     assert len(lines) == 1 and float(lines[0].rsplit("=", 1)[1]) > 0
+
+
+@pytest.mark.parametrize(
+    "schedule,progress,factor",
+    [
+        ("constant", 0.7, 1.0),
+        ("cosine", 0.0, 1.0),
+        ("cosine", 0.5, 0.5),
+        ("cosine", 1.0, 0.0),
+        ("onecycle", 0.0, 1 / 25),  # starts low,
+        ("onecycle", 0.15, (1 + 1 / 25) / 2),  # half way up at half the warm-up,
+        ("onecycle", 0.3, 1.0),  # peaks at 30 %,
+        ("onecycle", 0.65, 0.5),  # half way down,
+        ("onecycle", 1.0, 0.0),  # and ends at zero
+        ("cosine", 1.5, 0.0),  # progress is clamped to [0, 1]
+    ],
+)
+def test_learning_rate_schedules_take_their_values_at_chosen_points(schedule, progress, factor):
+    assert lr_factor(schedule, progress) == pytest.approx(factor, abs=1e-12)
+
+
+def test_a_cosine_run_logs_the_rate_of_each_step_and_resumes_bit_exactly(images):
+    one_go = tiny(images, "one_go", schedule="onecycle", loss="l1", steps=5)
+    history = read_history(train(one_go, progress=False) / "history.csv")
+    assert history["learning_rate"] == pytest.approx([1e-4 * lr_factor("onecycle", s / 5) for s in range(5)])
+    two_goes = tiny(images, "two_goes", schedule="onecycle", loss="l1", steps=5)
+    train(two_goes, until=2, progress=False)
+    train(two_goes, resume=True, progress=False)
+    a, b = (load_checkpoint(images / n / "checkpoint.pt") for n in ("one_go", "two_goes"))
+    assert a["config"]["schedule"] == "onecycle" and a["config"]["loss"] == "l1"
+    for name, tensor in a["generator"].items():
+        assert torch.equal(tensor, b["generator"][name]), name
+    assert a["history"]["g_total"] == b["history"]["g_total"]
+
+
+def test_l1_is_the_mean_absolute_error_the_srresnet_step_minimises(images):
+    trainer = make_trainer(tiny(images, "l1", loss="l1"))
+    lr, hr = trainer.next_batch()
+    with torch.no_grad():
+        expected = (trainer.generator(lr) - hr).abs().mean()
+    assert trainer.train_step(lr, hr)["g_total"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_a_budget_stops_the_run_with_a_checkpoint_and_the_schedule_follows_the_clock(images, monkeypatch):
+    """A fake clock that advances 10 s per reading: the run stops at the first step past its 100 s, long
+    before its 1000 steps, and each step's rate is the cosine at the run's seconds when the step began."""
+    ticks = iter(range(0, 10**6, 10))
+    monkeypatch.setattr("srlib.train.time.perf_counter", lambda: float(next(ticks)))
+    config = tiny(images, "budget", steps=1000, schedule="cosine", budget_seconds=100)
+    run = train(config, progress=False)
+    monkeypatch.undo()
+    ckpt, history = load_checkpoint(run / "checkpoint.pt"), read_history(run / "history.csv")
+    assert ckpt["step"] == history["step"][-1] < 1000 and ckpt["config"]["budget_seconds"] == 100
+    assert history["seconds"][-1] >= 100 > history["seconds"][-2]  # the first step past the budget
+    began = [0.0, *history["seconds"][:-1]]
+    assert history["learning_rate"] == pytest.approx([1e-4 * lr_factor("cosine", t / 100) for t in began])
+    assert read_history(run / "val.csv")["step"] == [ckpt["step"]]  # validated at the stop
+    train(config, resume=True, progress=False)  # a spent budget: nothing more to do
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == ckpt["step"]
