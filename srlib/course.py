@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from srlib.checkpoint import load_checkpoint
 from srlib.colab import check_gpu, runs_folder
+from srlib.errors import UserError
 from srlib.profiles import Profile, on_colab
 from srlib.train import TrainConfig, make_trainer, read_history
 from srlib.weights import load_generator, pretrained_path, trained_as
@@ -60,6 +61,8 @@ def train_config(
     """The run of a training notebook, sized by ``profile``: validation and a checkpoint after each of
     ``chunks`` equal pieces. SRGAN takes the profile's SRGAN batch and steps, and the generator's size from
     ``init`` when given (it must match). ``overrides`` are further TrainConfig fields."""
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
+        raise UserError(f"chunks must be a whole number of at least 1, got {chunks!r}")
     srgan = model == "srgan"
     steps = overrides.pop("steps", profile.srgan_steps if srgan else profile.train_steps)
     every = math.ceil(steps / chunks)

@@ -15,6 +15,7 @@ from torch import Tensor
 from srlib.errors import UserError
 from srlib.files import atomic_path
 from srlib.imresize import check_factor
+from srlib.metrics import check_unit_range
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
@@ -98,10 +99,28 @@ def is_grayscale(path: str | Path) -> bool:
 
 
 def save_image(x: Tensor, path: str | Path) -> Path:
-    """Write a (3, H, W) float image in [0, 1] as an 8-bit file, atomically."""
+    """Write a (3, H, W) float image in [0, 1] as an 8-bit file, atomically; the format is the suffix's.
+
+    Values a little outside [0, 1] (a generator's overshoot) are clamped; an 8-bit tensor, NaN, or values
+    far outside (an image on a 0-255 scale) are refused rather than written wrong.
+    """
+    if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[0] != 3 or min(x.shape[1:]) < 1:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise UserError(f"save_image takes one RGB image (3, H, W), got {shape}")
+    if not x.is_floating_point():
+        raise UserError(
+            f"save_image takes float images in [0, 1], got {x.dtype}: divide 8-bit images by 255 first "
+            "(x.float() / 255)"
+        )
+    check_unit_range(x, "save_image")
+    image_format = Image.registered_extensions().get(Path(path).suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise UserError(
+            f"{path}: unknown image suffix {Path(path).suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}"
+        )
     arr = (x.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format=Image.registered_extensions().get(Path(path).suffix.lower()))
+        Image.fromarray(arr).save(tmp, format=image_format)
     return Path(path)
 
 

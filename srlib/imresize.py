@@ -21,6 +21,7 @@ from PIL import Image
 from torch import Tensor
 
 from srlib.errors import UserError
+from srlib.runtime import available_memory
 
 METHODS = ("nearest", "bilinear", "bicubic")
 
@@ -96,6 +97,15 @@ def imresize(
     Give either ``scale`` (output size ``ceil(scale * H), ceil(scale * W)``, as MATLAB) or ``size=(H, W)``.
     Values are not clamped: bicubic overshoots a little at edges, as it does in MATLAB before rounding.
     """
+    out_h, out_w, scale_h, scale_w = _plan(x, scale, size, kernel)
+    if not torch.isfinite(x).all():
+        raise UserError("imresize: the image holds NaN or inf; check what made it")
+    return _resize(x, out_h, out_w, scale_h, scale_w, kernel, antialias)
+
+
+def _plan(x: Tensor, scale: object, size: object, kernel: str) -> tuple[int, int, float, float]:
+    """The checked output size and per-axis scales of `imresize`, or a one-line UserError: a float image,
+    one of ``scale`` and ``size``, at least one pixel out, and a result that fits in the free memory."""
     if (scale is None) == (size is None):
         raise UserError("imresize: give exactly one of scale or size")
     if x.dim() not in (3, 4) or not x.is_floating_point():
@@ -109,13 +119,37 @@ def imresize(
         raise UserError(f"imresize: the image is empty, {tuple(x.shape)}")
     if size is None:
         scale = check_factor(scale, integer=False)
-        out_h, out_w = math.ceil(scale * h), math.ceil(scale * w)
+        if scale * min(h, w) < 1:  # MATLAB would give 1 pixel, through a kernel 4 / scale pixels wide
+            raise UserError(
+                f"imresize: scale {scale:g} shrinks the {h}x{w} image below one pixel; give a scale of at "
+                f"least 1/{min(h, w)}, or size=(H, W)"
+            )
         scale_h = scale_w = float(scale)
+        out_h, out_w = scale * h, scale * w  # floats until their size is checked (1e300 * h is no int)
     else:
-        out_h, out_w = size
-        if min(out_h, out_w) < 1:
-            raise UserError(f"imresize: the output size must be at least 1x1, got {size}")
+        whole = [isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in _pair(size)]
+        if len(whole) != 2 or not all(whole) or min(size) < 1:
+            raise UserError(f"imresize: size must be two whole numbers (H, W) of at least 1, got {size!r}")
+        out_h, out_w = int(size[0]), int(size[1])
         scale_h, scale_w = out_h / h, out_w / w
+    free = available_memory(x.device)
+    need = x.element_size() * x.numel() / (h * w) * out_h * out_w
+    if free is not None and need > free:
+        raise UserError(
+            f"imresize: the {out_h:.0f}x{out_w:.0f} result takes {need / 1e9:.3g} GB, more than the "
+            f"{free / 1e9:.3g} GB free on {x.device}; resize less, or fewer images at a time"
+        )
+    return math.ceil(out_h), math.ceil(out_w), scale_h, scale_w
+
+
+def _pair(size: object) -> list[object]:
+    """The entries of a (H, W) size given as a tuple or list; anything else has none."""
+    return list(size) if isinstance(size, (tuple, list)) else []
+
+
+def _resize(x: Tensor, out_h: int, out_w: int, scale_h: float, scale_w: float, kernel: str, antialias: bool):
+    """`imresize` without its checks: the two matrix products."""
+    h, w = x.shape[-2:]
     rows = resize_matrix(h, out_h, scale_h, kernel, antialias).to(x.device, x.dtype)  # (out_h, h)
     cols = resize_matrix(w, out_w, scale_w, kernel, antialias).to(x.device, x.dtype)  # (out_w, w)
     return rows @ x @ cols.T  # (..., h, w) -> (..., out_h, out_w)
@@ -177,5 +211,7 @@ def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
     This is the degradation that made the benchmarks' LR files; they are 8-bit, so the rounding is kept:
     a network never shown rounding noise meets it at test time.
     """
-    lr = imresize(hr, 1 / scale).clamp(0, 1)
+    # imresize without its NaN check, which would wait for the GPU at every training step: training crops
+    # are 8-bit pixels
+    lr = _resize(hr, *_plan(hr, 1 / check_factor(scale), None, "cubic"), "cubic", True).clamp(0, 1)
     return quantize(lr) if quantize_lr else lr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from fractions import Fraction
@@ -186,6 +187,8 @@ def _spans(n: int, count: int) -> list[tuple[int, int]]:
     return [(start, min(size, n - start)) for start in range(0, n, size)]
 
 
+# A generator output beyond this (its range is [-1, 1]), or NaN, comes from broken weights, not an image
+BROKEN_OUTPUT = 100.0
 MIN_SIDE = 16  # LR images smaller than this are edge-padded to it (a 1x1 image keeps its colour)
 
 
@@ -210,8 +213,14 @@ def upscale_image(
         )
     fast = for_inference(model)
     overlap = fast.radius if overlap is None else overlap
-    if (tile is not None and tile < 1) or overlap < 0:
-        raise UserError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
+    whole = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (tile or 1, overlap))
+    if not whole or (tile is not None and tile < 1) or overlap < 0:
+        raise UserError(
+            f"tile must be >= 1 (or None) and overlap >= 0, both whole numbers, got tile={tile!r}, "
+            f"overlap={overlap!r}"
+        )
+    if not torch.isfinite(lr01).all():
+        raise UserError("upscale_image: the LR image holds NaN or inf; check what made it")
     if overlap < fast.radius / 2:
         warnings.warn(
             f"tile overlap {overlap} is far below the receptive radius {fast.radius}: tile seams may show; "
@@ -235,6 +244,12 @@ def upscale_image(
                 t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the piece with its context
                 piece = lr01[:, t0 : min(top + th + overlap, h), l0 : min(left + tw + overlap, w)]
                 sr = fast(piece[None].to(weight.device, weight.dtype))[0]
+                reach = float(sr.abs().amax())  # NaN and inf are caught too: NaN <= x is False
+                if not reach <= BROKEN_OUTPUT:  # saved, NaN would turn black and huge values white, silently
+                    raise UserError(
+                        f"the generator's output reaches {reach:g} (its range is [-1, 1]): its weights are "
+                        "broken (BatchNorm statistics, overflowing weights?); use other weights"
+                    )
                 y, x = s * (top - t0), s * (left - l0)  # where the tile's own part starts in the piece's SR
                 out[:, s * top : s * (top + th), s * left : s * (left + tw)] = from_model_range(
                     sr[:, y : y + s * th, x : x + s * tw], clamp=True

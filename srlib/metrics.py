@@ -9,6 +9,9 @@ use_sample_covariance=False, data_range=255)`` computes. All functions take floa
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -17,6 +20,24 @@ from srlib.errors import UserError
 
 # MATLAB rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B for R, G, B in [0, 1]
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
+# how far outside [0, 1] an image may reach: an unclamped generator output overshoots a little, while an
+# image on a 0-255 scale goes far beyond (and would be scored or saved wrong without a word)
+RANGE_SLACK = 0.25
+
+
+def check_unit_range(x: Tensor, who: str) -> None:
+    """A UserError when a float image holds NaN or inf, or values outside [0, 1] (give or take
+    `RANGE_SLACK`): ``who`` names the function refusing it."""
+    if x.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(x.detach()))  # NaN anywhere makes both NaN
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise UserError(f"{who}: the image holds NaN or inf; check what made it")
+    if low < -RANGE_SLACK or high > 1 + RANGE_SLACK:
+        raise UserError(
+            f"{who}: takes images in [0, 1], got values from {low:g} to {high:g}: divide an image on a "
+            "0-255 scale by 255 first"
+        )
 
 
 def rgb_to_y(x: Tensor) -> Tensor:
@@ -34,8 +55,15 @@ def rgb_to_gray(x: Tensor) -> Tensor:
     return (rgb_to_y(x) - 16.0) / 219.0
 
 
+def check_border(border: object) -> None:
+    """A UserError unless ``border`` is a whole number of pixels, 0 or more."""
+    if not isinstance(border, numbers.Integral) or isinstance(border, bool) or border < 0:
+        raise UserError(f"border must be 0 or more pixels (a whole number), got {border!r}")
+
+
 def shave(x: Tensor, border: int) -> Tensor:
     """Cut ``border`` pixels from every side; SR papers shave ``scale`` pixels before measuring."""
+    check_border(border)
     h, w = x.shape[-2:]
     if border and (h <= 2 * border or w <= 2 * border):
         raise UserError(f"image of {h}x{w} pixels is too small to shave {border} pixels from each border")
@@ -55,10 +83,11 @@ def _prepare(sr: Tensor, hr: Tensor, border: int, y_only: bool) -> tuple[Tensor,
             f"expected (3, H, W) or (N, 3, H, W) images (or any channels with y_only=False), got "
             f"{tuple(sr.shape)}"
         )
-    if border < 0:
-        raise UserError(f"border must be 0 or more pixels, got {border}")
+    check_border(border)
     if min(sr.shape[-2:]) < 1:
         raise UserError(f"the images are empty: {tuple(sr.shape)}")
+    check_unit_range(sr, "PSNR and SSIM (SR image)")
+    check_unit_range(hr, "PSNR and SSIM (HR image)")
     if sr.dim() == 3:
         sr, hr = sr[None], hr[None]
     sr, hr = sr.double(), hr.double()

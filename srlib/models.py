@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def from_model_range(x: Tensor, clamp: bool = False) -> Tensor:
     """[-1, 1] -> [0, 1]; ``clamp=True`` cuts the generator's overshoot (to show or save, not in a loss)."""
     x = (x + 1) / 2
     return x.clamp(0, 1) if clamp else x
+
+
+# sane bounds on a generator's size, checked before a network is built (from a file, flags or code): the
+# paper's is 16 blocks of 64 channels; EDSR's largest, 32 of 256
+MAX_BLOCKS = 256
+MAX_CHANNELS = 1024
+
+
+def _whole(value: object) -> object:
+    """An integer of any kind (numpy's too) as a Python int; anything else (a float, a bool) as it is."""
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
 
 
 def _check_images(x: Tensor, channels: int, who: str) -> None:
@@ -101,8 +113,20 @@ class SRResNet(nn.Module):
 
     def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64):
         super().__init__()
-        if scale not in (2, 4, 8):
-            raise UserError(f"SRResNet upscales by 2, 4 or 8, not {scale}: pick one of those scales")
+        # whole numbers only: SRResNet(4.0) would save a config of 4.0 that no loader takes
+        scale, n_blocks, channels = (_whole(v) for v in (scale, n_blocks, channels))
+        if type(scale) is not int or scale not in (2, 4, 8):
+            raise UserError(
+                f"SRResNet upscales by 2, 4 or 8 (whole numbers), not {scale!r}: pick one of those"
+            )
+        for name, value, low, high in (
+            ("n_blocks", n_blocks, 0, MAX_BLOCKS),
+            ("channels", channels, 1, MAX_CHANNELS),
+        ):
+            if type(value) is not int or not low <= value <= high:
+                raise UserError(
+                    f"SRResNet: {name} must be a whole number from {low} to {high}, got {value!r}"
+                )
         self.scale, self.n_blocks, self.channels = scale, n_blocks, channels
         self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])

@@ -486,6 +486,7 @@ class Trainer:
 
     def validate(self) -> None:
         """PSNR / SSIM (Y, shaved) of the generator and of bicubic on the held-out images, and a panel."""
+        self.check_finite()  # broken weights: say so, and where the last good checkpoint is (every process)
         if not self.rt.main:
             return
         c, name = self.config, self.config.model

@@ -20,13 +20,10 @@ from torch import Tensor, nn
 from srlib.checkpoint import ARCH_KEYS, load_checkpoint
 from srlib.errors import UserError
 from srlib.files import atomic_path
-from srlib.models import SRResNet
+from srlib.models import MAX_BLOCKS, MAX_CHANNELS, SRResNet
+from srlib.runtime import pick_device
 
 ARCHITECTURE = "SRResNet"
-# sane bounds on a generator's size, checked before a network is built from a file or from flags: the
-# paper's is 16 blocks of 64 channels; EDSR's largest, 32 of 256
-MAX_BLOCKS = 256
-MAX_CHANNELS = 1024
 _WHAT_TO_GIVE = "give a .safetensors file written by `srlib export` or a run's checkpoint.pt"
 
 
@@ -145,7 +142,8 @@ def _architecture_of(
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> SRResNet:
     """Rebuild the SRResNet saved in ``path`` (``.safetensors`` or ``checkpoint.pt``), in eval mode.
 
-    The config is checked against the tensors before the network is built; NaN or inf weights are refused.
+    The config is checked against the tensors before the network is built; NaN or inf weights and negative
+    BatchNorm variances are refused, and so is a ``device`` that is not there.
     """
     tensors, metadata = read_weights(path)
     config = _architecture_of(path, tensors, metadata)
@@ -155,9 +153,16 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> SRRe
             f"{path}: {len(bad)} of {len(tensors)} tensors hold NaN or inf (e.g. {bad[0]}): the run that "
             "made them diverged; use an earlier checkpoint"
         )
+    negative = [k for k, v in tensors.items() if k.endswith("running_var") and bool((v < 0).any())]
+    if negative:  # a variance is never negative: such a BatchNorm divides by sqrt(< 0) and outputs NaN
+        raise UserError(
+            f"{path}: {len(negative)} BatchNorm statistics hold a negative variance (e.g. {negative[0]}): "
+            "the file is corrupt; export it again or use other weights"
+        )
+    where = pick_device(str(device))  # a GPU that is not there: a one-line error, not torch's
     model = SRResNet(**config)
     model.load_state_dict(tensors)
-    return model.to(device).eval()
+    return model.to(where).eval()
 
 
 def check_scale(model: SRResNet, scale: int) -> None:
