@@ -20,6 +20,7 @@ from srlib.errors import UserError
 
 # MATLAB rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B for R, G, B in [0, 1]
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
+SSIM_WINDOW = 11  # the side of SSIM's Gaussian window: an image must hold one after shaving
 # how far outside [0, 1] an image may reach: an unclamped generator output overshoots a little, while an
 # image on a 0-255 scale goes far beyond (and would be scored or saved wrong without a word)
 RANGE_SLACK = 0.25
@@ -115,7 +116,7 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
 def ssim(sr: Tensor, hr: Tensor, border: int = 0, y_only: bool = True) -> Tensor:
     """Structural similarity per image (mean SSIM map, Gaussian window); ``border`` pixels shaved first."""
     sr, hr = _prepare(sr, hr, border, y_only)
-    if min(sr.shape[-2:]) < 11:
+    if min(sr.shape[-2:]) < SSIM_WINDOW:
         raise UserError(
             f"image of {sr.shape[-2]}x{sr.shape[-1]} pixels after shaving is smaller than SSIM's 11x11 window"
         )
