@@ -60,7 +60,7 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
                 f"could run arbitrary code (torch.load weights_only=True says no); {hint}"
             ) from None
         raise UserError(f"{path}: not a .safetensors file nor a checkpoint.pt (corrupt?); {hint}") from None
-    except Exception as e:  # junk bytes make torch.load raise nearly anything (IndexError, struct.error...)
+    except Exception as e:  # a malformed file fails anywhere in torch.load: struct.error, IndexError, ...
         raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}; truncated?); {hint}") from None
     config = ckpt.get("config") if isinstance(ckpt, dict) else None
     if not (

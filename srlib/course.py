@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from srlib.checkpoint import load_checkpoint
 from srlib.colab import check_gpu, runs_folder
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
 from srlib.profiles import Profile, on_colab
 from srlib.train import TrainConfig, make_trainer, read_history
 from srlib.weights import load_generator, pretrained_path, trained_as
@@ -46,6 +47,7 @@ def run_folder(name: str, profile: Profile, root: str | Path | None = None, driv
     """The folder of a notebook's run, ``runs/<name>_<profile>``: each profile keeps its own runs. With
     ``drive`` on Colab, under Google Drive instead (`srlib.colab.runs_folder`), where runs outlive the VM
     and every notebook's VM finds them."""
+    check_type(profile, Profile, "run_folder: the profile (srlib.profiles.get_profile)")
     runs = runs_folder(project_root(root) / "runs", drive) if drive else project_root(root) / "runs"
     return runs / f"{name}_{profile.name}"
 
@@ -88,6 +90,7 @@ def train_config(
 
 def saved_step(run_dir: str | Path) -> int:
     """The step of a run's checkpoint; 0 when there is none."""
+    check_type(run_dir, (str, PathLike), "saved_step: the run folder")
     path = Path(run_dir) / "checkpoint.pt"
     return int(load_checkpoint(path)["step"]) if path.is_file() else 0
 

@@ -6,3 +6,12 @@ class UserError(ValueError):
 
     A ValueError, so that code catching bad values catches it too.
     """
+
+
+def check_type(value: object, kind: type | tuple[type, ...], what: str) -> None:
+    """A UserError naming ``what`` when ``value`` is not a ``kind`` (a numpy array where a tensor is
+    wanted, None where a path is): one line instead of an AttributeError deep inside."""
+    if not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(k.__name__ for k in kinds)
+        raise UserError(f"{what} must be a {names}, got {type(value).__name__}")

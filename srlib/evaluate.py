@@ -20,7 +20,7 @@ from srlib.datasets import BENCHMARKS, benchmark_pairs, check_benchmark
 from srlib.errors import UserError
 from srlib.files import write_text
 from srlib.images import SAMPLE_IMAGES, is_grayscale, load_image, modcrop, sample_image
-from srlib.imresize import METHODS, imresize, quantize, upscale
+from srlib.imresize import METHODS, check_factor, imresize, quantize, upscale
 from srlib.metrics import SSIM_WINDOW, gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
 from srlib.niqe import niqe
 from srlib.runtime import machine
@@ -70,7 +70,7 @@ def baseline(method: str, scale: int = 4) -> Upscaler:
     """The interpolation baseline ``method`` (nearest, bilinear, bicubic) as an upscaler."""
     if method not in METHODS:
         raise UserError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    return partial(upscale, scale=scale, method=method)
+    return partial(upscale, scale=check_factor(scale), method=method)
 
 
 def synchronize(device: torch.device) -> None:

@@ -5,6 +5,7 @@ and the small image helpers the metrics protocol needs (8-bit rounding, cropping
 from __future__ import annotations
 
 import warnings
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
 from srlib.files import atomic_path
 from srlib.imresize import check_factor
 from srlib.metrics import check_unit_range
@@ -68,6 +69,7 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
     read, with a warning. Images beyond ``max_pixels`` (see `check_pixels`) and unreadable files raise a
     one-line UserError naming the path.
     """
+    check_type(path, (str, PathLike), "load_image: the path")
     try:
         with warnings.catch_warnings():  # PIL's own warning for large images: check_pixels refuses them
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -113,14 +115,24 @@ def save_image(x: Tensor, path: str | Path) -> Path:
             "(x.float() / 255)"
         )
     check_unit_range(x, "save_image")
+    check_type(path, (str, PathLike), "save_image: the path")
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
     image_format = Image.registered_extensions().get(Path(path).suffix.lower())
     if image_format is None or image_format not in Image.SAVE:
         raise UserError(
             f"{path}: unknown image suffix {Path(path).suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}"
         )
-    arr = (x.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    arr = (x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format=image_format)
+        try:
+            Image.fromarray(arr).save(tmp, format=image_format)
+        except (ValueError, OSError) as e:  # the format's own limits (WebP: 16383 px); a full disk goes on
+            if isinstance(e, OSError) and e.errno is not None:
+                raise
+            raise UserError(
+                f"{path}: {image_format} cannot hold this {arr.shape[1]}x{arr.shape[0]} image ({e})"
+            ) from None
     return Path(path)
 
 

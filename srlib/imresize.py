@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
 from srlib.runtime import available_memory
 
 METHODS = ("nearest", "bilinear", "bicubic")
@@ -106,13 +106,14 @@ def imresize(
 def _plan(x: Tensor, scale: object, size: object, kernel: str) -> tuple[int, int, float, float]:
     """The checked output size and per-axis scales of `imresize`, or a one-line UserError: a float image,
     one of ``scale`` and ``size``, at least one pixel out, and a result that fits in the free memory."""
+    check_type(x, Tensor, "imresize: the image")
     if (scale is None) == (size is None):
         raise UserError("imresize: give exactly one of scale or size")
     if x.dim() not in (3, 4) or not x.is_floating_point():
         raise UserError(
             f"imresize: expected a float tensor (C, H, W) or (N, C, H, W), got {x.dtype} {tuple(x.shape)}"
         )
-    if kernel not in KERNELS:
+    if not isinstance(kernel, str) or kernel not in KERNELS:
         raise UserError(f"imresize: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
     h, w = x.shape[-2:]
     if min(h, w) < 1:
@@ -132,14 +133,22 @@ def _plan(x: Tensor, scale: object, size: object, kernel: str) -> tuple[int, int
             raise UserError(f"imresize: size must be two whole numbers (H, W) of at least 1, got {size!r}")
         out_h, out_w = int(size[0]), int(size[1])
         scale_h, scale_w = out_h / h, out_w / w
-    free = available_memory(x.device)
+    check_fits(x, out_h, out_w, "imresize")
+    return math.ceil(out_h), math.ceil(out_w), scale_h, scale_w
+
+
+def check_fits(x: Tensor, out_h: float, out_w: float, who: str) -> None:
+    """A UserError when resizing ``x`` (..., H, W) to out_h x out_w would take more than the free memory."""
+    if x.device.type == "meta":
+        raise UserError(f"{who}: a tensor on the meta device holds no pixels; use cpu, cuda or mps")
+    h, w = x.shape[-2:]
     need = x.element_size() * x.numel() / (h * w) * out_h * out_w
+    free = available_memory(x.device)
     if free is not None and need > free:
         raise UserError(
-            f"imresize: the {out_h:.0f}x{out_w:.0f} result takes {need / 1e9:.3g} GB, more than the "
+            f"{who}: the {out_h:.0f}x{out_w:.0f} result takes {need / 1e9:.3g} GB, more than the "
             f"{free / 1e9:.3g} GB free on {x.device}; resize less, or fewer images at a time"
         )
-    return math.ceil(out_h), math.ceil(out_w), scale_h, scale_w
 
 
 def _pair(size: object) -> list[object]:
@@ -163,9 +172,13 @@ def upscale_nearest(x: Tensor, scale: int) -> Tensor:
     ``scale x scale`` block.
     """
     scale = check_factor(scale)
+    check_type(x, Tensor, "upscale_nearest: the image")
     if x.dim() < 2 or min(x.shape[-2:]) < 1:
         raise UserError(f"upscale_nearest: expected images (..., H, W) of at least 1x1, got {tuple(x.shape)}")
     h, w = x.shape[-2:]
+    check_fits(x, h * scale, w * scale, "upscale_nearest")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise UserError("upscale_nearest: the image holds NaN or inf; check what made it")
     src_y = torch.div(torch.arange(h * scale, device=x.device), scale, rounding_mode="floor")
     src_x = torch.div(torch.arange(w * scale, device=x.device), scale, rounding_mode="floor")
     return x[..., src_y[:, None], src_x[None, :]]
@@ -202,6 +215,8 @@ def resize_pil(x: Tensor, scale: float, resample: int = Image.BICUBIC) -> Tensor
 
 def quantize(x: Tensor) -> Tensor:
     """Clamp to [0, 1] and round to 8-bit levels, as saving the image would."""
+    if not x.is_floating_point():
+        raise UserError(f"quantize takes float images in [0, 1], got {x.dtype}: divide 8-bit images by 255")
     return (x.clamp(0, 1) * 255).round() / 255
 
 

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
+from srlib.metrics import check_unit_range
 from srlib.models import SRResNet, SubPixelConv, fold_batchnorm, from_model_range
 
 
@@ -207,6 +208,8 @@ def upscale_image(
     `InferenceSRResNet`, made from ``model`` in each call unless given one (make it once for many images);
     ``model`` itself is left as it is.
     """
+    check_type(model, (SRResNet, InferenceSRResNet), "upscale_image: the model")
+    check_type(lr01, Tensor, "upscale_image: the LR image")
     if lr01.dim() != 3 or lr01.shape[0] != 3 or min(lr01.shape[1:]) < 1 or not lr01.is_floating_point():
         raise UserError(
             f"upscale_image takes one RGB image (3, h, w) of floats, got {lr01.dtype} {tuple(lr01.shape)}"
@@ -219,8 +222,7 @@ def upscale_image(
             f"tile must be >= 1 (or None) and overlap >= 0, both whole numbers, got tile={tile!r}, "
             f"overlap={overlap!r}"
         )
-    if not torch.isfinite(lr01).all():
-        raise UserError("upscale_image: the LR image holds NaN or inf; check what made it")
+    check_unit_range(lr01, "upscale_image")  # NaN, inf, or a 0-255 image would come out wrong
     if overlap < fast.radius / 2:
         warnings.warn(
             f"tile overlap {overlap} is far below the receptive radius {fast.radius}: tile seams may show; "

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
+from srlib.imresize import check_factor
 
 # MATLAB rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B for R, G, B in [0, 1]
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -31,6 +32,8 @@ def check_unit_range(x: Tensor, who: str) -> None:
     `RANGE_SLACK`): ``who`` names the function refusing it."""
     if x.numel() == 0:
         return
+    if x.device.type == "meta":
+        raise UserError(f"{who}: a tensor on the meta device holds no pixels; use cpu, cuda or mps")
     low, high = (float(v) for v in torch.aminmax(x.detach()))  # NaN anywhere makes both NaN
     if not (math.isfinite(low) and math.isfinite(high)):
         raise UserError(f"{who}: the image holds NaN or inf; check what made it")
@@ -43,6 +46,12 @@ def check_unit_range(x: Tensor, who: str) -> None:
 
 def rgb_to_y(x: Tensor) -> Tensor:
     """BT.601 luma (MATLAB ``rgb2ycbcr``) on a 0-255 scale: (..., 3, H, W) in [0, 1] -> (..., 1, H, W)."""
+    check_type(x, Tensor, "the image")
+    if not x.is_floating_point() or x.dim() < 3 or x.shape[-3] != 3:
+        raise UserError(
+            f"expected float RGB images (..., 3, H, W) in [0, 1], got {x.dtype} {tuple(x.shape)}: divide "
+            "8-bit images by 255 first"
+        )
     w = torch.tensor(_Y_WEIGHTS, dtype=x.dtype, device=x.device).view(3, 1, 1)
     return 16.0 + (x * w).sum(dim=-3, keepdim=True)
 
@@ -72,6 +81,9 @@ def shave(x: Tensor, border: int) -> Tensor:
 
 
 def _prepare(sr: Tensor, hr: Tensor, border: int, y_only: bool) -> tuple[Tensor, Tensor]:
+    check_type(sr, Tensor, "the SR image")
+    check_type(hr, Tensor, "the HR image")
+    check_type(y_only, bool, "y_only")
     if not (sr.is_floating_point() and hr.is_floating_point()):
         raise UserError(
             f"PSNR and SSIM take float images in [0, 1], got {sr.dtype} and {hr.dtype}: divide 8-bit images "
@@ -148,8 +160,10 @@ def checkerboard_energy(x: Tensor, period: int = 2) -> Tensor:
     Takes (C, H, W) or (N, C, H, W); rows and columns past the last whole cell are left out. Channels are
     pooled (energies summed); a constant image scores 0.
     """
-    if x.dim() not in (3, 4) or period < 1:
-        raise ValueError(
+    check_type(x, Tensor, "checkerboard_energy: the image")
+    whole = isinstance(period, numbers.Integral) and not isinstance(period, bool)
+    if x.dim() not in (3, 4) or not whole or period < 1:
+        raise UserError(
             f"checkerboard_energy: expected (C, H, W) or (N, C, H, W) and period >= 1, "
             f"got {tuple(x.shape)} and {period}"
         )
@@ -170,6 +184,9 @@ def checkerboard_energy(x: Tensor, period: int = 2) -> Tensor:
 
 def _luma(x: Tensor, border: int) -> Tensor:
     """(N, 1, H, W) float64 Y on a 0-255 scale, shaved; (3, H, W) input becomes a batch of one."""
+    check_type(x, Tensor, "the image")
+    if not x.is_floating_point():
+        raise UserError(f"expected float images in [0, 1], got {x.dtype}: divide 8-bit images by 255 first")
     return shave(rgb_to_y((x[None] if x.dim() == 3 else x).double()), border)
 
 
@@ -193,6 +210,7 @@ def high_frequency_share(x: Tensor, scale: int, border: int = 0) -> Tensor:
     axes); whatever power an upscaler puts above that, it had to create. A Hann window keeps the image's
     borders from adding power at every frequency; the mean (DC) is removed first.
     """
+    check_factor(scale)
     y = _luma(x, border)
     h, w = y.shape[-2:]
     window = torch.hann_window(h, periodic=False, dtype=y.dtype)[:, None]

@@ -178,6 +178,12 @@ class Discriminator(nn.Module):
 
     def __init__(self, in_channels: int = 3, base: int = 64):
         super().__init__()
+        in_channels, base = _whole(in_channels), _whole(base)
+        for name, value in (("in_channels", in_channels), ("base", base)):
+            if type(value) is not int or not 1 <= value <= MAX_CHANNELS:
+                raise UserError(
+                    f"Discriminator: {name} must be a whole number from 1 to {MAX_CHANNELS}, got {value!r}"
+                )
         self.in_channels = in_channels
         layers: list[nn.Module] = []
         c_in = in_channels

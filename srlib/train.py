@@ -31,6 +31,7 @@ import io
 import json
 import logging
 import math
+import numbers
 import signal
 import sys
 import threading
@@ -38,6 +39,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields, replace
+from os import PathLike, fspath
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -83,6 +85,7 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 VAL_COLUMNS = ("step", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
+PATH_FIELDS = ("out", "data", "val_dir", "init", "vgg_weights")
 DEFAULT_STEPS = {"srresnet": 1_000_000, "srgan": 200_000}  # the paper: 10^6; 10^5 + 10^5
 
 
@@ -129,10 +132,14 @@ class TrainConfig:
             self.steps = DEFAULT_STEPS.get(self.model, DEFAULT_STEPS["srresnet"])
         if isinstance(self.amp, bool):  # configs written before amp had choices
             self.amp = "auto" if self.amp else "off"
-        self.betas = tuple(self.betas)
+        self.betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else (self.betas,)
+        for name in PATH_FIELDS:  # paths as strings: config.json and checkpoints hold them as such
+            if isinstance(getattr(self, name), PathLike):
+                setattr(self, name, fspath(getattr(self, name)))
 
     def check(self) -> None:
         """A one-line UserError for settings no run can use, before anything is built."""
+        self.check_types()
         if self.model not in DEFAULT_STEPS:
             raise UserError(f"unknown model {self.model!r}; choose from {', '.join(DEFAULT_STEPS)}")
         if self.content not in CONTENT_LOSSES:
@@ -176,6 +183,29 @@ class TrainConfig:
             raise UserError(
                 f"{self.val_dir} is a benchmark set, kept for evaluation: validate on other images"
             )
+
+    def check_types(self) -> None:
+        """A one-line UserError for a setting of the wrong type (from Python, not the CLI): a float where a
+        count is wanted, a string where a number or a flag is."""
+        whole = ("steps", "batch_size", "crop", "scale", "n_blocks", "channels", "seed", "d_channels")
+        whole += ("d_steps", "d_every", "log_every", "val_every", "checkpoint_every")
+        optional = ("snapshot_every", "decay_step", "max_images")
+        for name in whole + optional:
+            value = getattr(self, name)
+            if not (type(value) is int or (value is None and name in optional)):
+                raise UserError(f"{name} must be a whole number, got {value!r}")
+        number = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)  # noqa: E731
+        for name in ("learning_rate", "vgg_rescale", "adv_weight", "real_label"):
+            if not number(getattr(self, name)):
+                raise UserError(f"{name} must be a number, got {getattr(self, name)!r}")
+        if len(self.betas) != 2 or not all(number(b) and 0 <= b < 1 for b in self.betas):
+            raise UserError(f"betas must be two numbers in [0, 1) (Adam's), got {self.betas!r}")
+        if not isinstance(self.quantize_lr, bool):
+            raise UserError(f"quantize_lr must be True or False, got {self.quantize_lr!r}")
+        for name in PATH_FIELDS:
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (value is None and name != "out")):
+                raise UserError(f"{name} must be a path, got {value!r}")
 
 
 # settings that may change when a run is resumed; a change to any other (architecture, data) is refused

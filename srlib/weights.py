@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from os import PathLike
 from pathlib import Path
 
 import safetensors.torch
@@ -18,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
 from srlib.checkpoint import ARCH_KEYS, load_checkpoint
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
 from srlib.files import atomic_path
 from srlib.models import MAX_BLOCKS, MAX_CHANNELS, SRResNet
 from srlib.runtime import pick_device
@@ -33,7 +34,13 @@ def save_generator(model: nn.Module, path: str | Path, extra_metadata: dict[str,
     ``extra_metadata`` (strings) is stored beside, e.g. the training step or which loss trained it.
     """
     model = getattr(model, "module", model)  # a DistributedDataParallel wrapper holds the model in .module
+    check_type(model, SRResNet, "save_generator: the model")
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # load_generator would refuse the file
+        raise UserError(f"save_generator: {len(bad)} tensors hold NaN or inf (e.g. {bad[0]}); not written")
     metadata = {"architecture": ARCHITECTURE, "config": json.dumps(model.config())}
     metadata.update({k: str(v) for k, v in (extra_metadata or {}).items()})
     with atomic_path(path) as tmp:
@@ -62,6 +69,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 
     Bad files raise a one-line UserError naming the path: missing, corrupt, or holding pickled objects.
     """
+    check_type(path, (str, PathLike), "the weights file")
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file; {_WHAT_TO_GIVE}")

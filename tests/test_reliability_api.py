@@ -16,13 +16,17 @@ import torch
 
 from srlib import course
 from srlib.errors import UserError
+from srlib.evaluate import baseline
 from srlib.images import load_image, save_image
-from srlib.imresize import imresize
+from srlib.imresize import imresize, quantize, upscale_nearest
 from srlib.inference import upscale_image
-from srlib.metrics import psnr, ssim
-from srlib.models import SRResNet
+from srlib.interpolate import interpolate_models
+from srlib.losses import discriminator_loss
+from srlib.metrics import checkerboard_energy, gradient_magnitude, high_frequency_share, psnr, rgb_to_y, ssim
+from srlib.models import Discriminator, SRResNet
 from srlib.niqe import niqe
 from srlib.profiles import get_profile
+from srlib.train import TrainConfig, make_trainer
 from srlib.weights import load_generator, load_pretrained, save_generator
 
 NAN = float("nan")
@@ -115,7 +119,91 @@ CASES = [
         "got 1.5",
     ),
     ("saved_step on a junk file", lambda t: course.saved_step(junk_run(t)), "unreadable checkpoint"),
+    # --- our own audit: types, dtypes, devices, huge values ---
+    ("imresize a numpy array", lambda t: imresize(image().numpy(), 0.5), "must be a Tensor, got ndarray"),
+    ("imresize kernel a list", lambda t: imresize(image(), 2, kernel=["cubic"]), "unknown kernel"),
+    ("imresize on the meta device", lambda t: imresize(torch.rand(3, 4, 4, device="meta"), 2), "meta device"),
+    ("upscale_nearest x1e9", lambda t: upscale_nearest(image(), 10**9), "more than the"),
+    ("upscale_nearest x1e30", lambda t: upscale_nearest(image(), 10**30), "more than the"),
+    ("upscale_nearest NaN", lambda t: upscale_nearest(with_nan(image()), 2), "holds NaN or inf"),
+    ("quantize uint8", lambda t: quantize((image() * 255).byte()), "divide 8-bit"),
+    ("upscale_image model None", lambda t: upscale_image(None, image()), "the model must be a SRResNet"),
+    (
+        "upscale_image a Discriminator",
+        lambda t: upscale_image(Discriminator(base=4), image()),
+        "got Discriminator",
+    ),
+    ("upscale_image 0-255 floats", lambda t: upscale_image(tiny(), image() * 255), "0-255 scale"),
+    ("upscale_image below 0", lambda t: upscale_image(tiny(), image() - 5), "0-255 scale"),
+    ("psnr a list", lambda t: psnr([1.0], [1.0]), "the SR image must be a Tensor"),
+    ("psnr y_only None", lambda t: psnr(image(), image(), y_only=None), "y_only must be a bool"),
+    ("rgb_to_y 2 channels", lambda t: rgb_to_y(torch.rand(2, 4, 4)), "expected float RGB images"),
+    ("rgb_to_y uint8", lambda t: rgb_to_y((image() * 255).byte()), "divide 8-bit"),
+    ("gradient_magnitude uint8", lambda t: gradient_magnitude((image() * 255).byte()), "divide 8-bit"),
+    ("checkerboard_energy period 0", lambda t: checkerboard_energy(image(), 0), "period >= 1"),
+    ("checkerboard_energy period 2.5", lambda t: checkerboard_energy(image(), 2.5), "period >= 1"),
+    ("high_frequency_share scale 0", lambda t: high_frequency_share(image(), 0), "scale must be"),
+    ("save_image path None", lambda t: save_image(image(), None), "the path must be a str or PathLike"),
+    (
+        "save_image 1x70000 WebP",
+        lambda t: save_image(torch.rand(3, 1, 70000), t / "a.webp"),
+        "WEBP cannot hold",
+    ),
+    ("save_image onto a folder", lambda t: save_image(image(), folder(t / "a.png")), "is a folder"),
+    ("load_image None", lambda t: load_image(None), "the path must be"),
+    ("Discriminator base 0", lambda t: Discriminator(base=0), "base must be a whole number from 1"),
+    ("Discriminator base 1e6", lambda t: Discriminator(base=10**6), "to 1024"),
+    ("Discriminator in_channels 0", lambda t: Discriminator(in_channels=0), "in_channels must be"),
+    ("save_generator a Discriminator", lambda t: save_generator(Discriminator(base=4), t / "a"), "SRResNet"),
+    ("save_generator NaN weights", lambda t: save_generator(nan_model(), t / "a.safetensors"), "NaN or inf"),
+    ("save_generator onto a folder", lambda t: save_generator(tiny(), folder(t / "a")), "is a folder"),
+    ("load_generator None", lambda t: load_generator(None), "the weights file must be"),
+    ("interpolate alpha '0.5'", lambda t: interpolate_models(tiny(), tiny(), "0.5"), "got '0.5'"),
+    ("interpolate alpha True", lambda t: interpolate_models(tiny(), tiny(), True), "got True"),
+    (
+        "discriminator_loss real_label 2",
+        lambda t: discriminator_loss(torch.ones(2), torch.ones(2), 2.0),
+        "(0.5, 1]",
+    ),
+    ("baseline scale 0", lambda t: baseline("bicubic", 0), "scale must be"),
+    ("TrainConfig steps 1.5", lambda t: config(t, steps=1.5), "steps must be a whole number"),
+    ("TrainConfig steps '2'", lambda t: config(t, steps="2"), "steps must be a whole number"),
+    ("TrainConfig batch_size None", lambda t: config(t, batch_size=None), "batch_size must be a whole"),
+    ("TrainConfig log_every 1.5", lambda t: config(t, log_every=1.5), "log_every must be a whole"),
+    (
+        "TrainConfig learning_rate '1e-4'",
+        lambda t: config(t, learning_rate="1e-4"),
+        "learning_rate must be a",
+    ),
+    ("TrainConfig betas (2, 0)", lambda t: config(t, betas=(2.0, 0.0)), "betas must be two numbers"),
+    ("TrainConfig betas NaN", lambda t: config(t, betas=(NAN, 0.9)), "betas must be two numbers"),
+    ("TrainConfig betas 1", lambda t: config(t, betas=1), "betas must be two numbers"),
+    ("TrainConfig quantize_lr 'no'", lambda t: config(t, quantize_lr="no"), "quantize_lr must be True or"),
+    ("TrainConfig out None", lambda t: config(t, out=None), "out must be a path"),
+    ("TrainConfig crop 1e9", lambda t: make_trainer(config(t, crop=10**9, batch_size=1)), "crops needs over"),
+    ("saved_step None", lambda t: course.saved_step(None), "the run folder must be"),
+    ("run_folder a profile name", lambda t: course.run_folder("04", "smoke"), "got str"),
 ]
+
+
+def folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def nan_model() -> SRResNet:
+    model = tiny()
+    with torch.no_grad():
+        model.tail.weight.fill_(NAN)
+    return model
+
+
+def config(t: Path, **settings) -> TrainConfig:
+    """A small TrainConfig with ``settings`` changed, checked."""
+    base = dict(out=str(t / "run"), data=str(t), steps=2, batch_size=2, crop=24, n_blocks=1, channels=8)
+    c = TrainConfig(**{**base, "device": "cpu", **settings})
+    c.check()
+    return c
 
 
 def junk_run(t: Path) -> Path:
@@ -130,7 +218,7 @@ def test_bad_api_input_raises_one_line_user_error(tmp_path, case, call, fragment
         call(tmp_path)
     message = str(caught.value)
     assert fragment in message and "\n" not in message, message
-    assert list(tmp_path.glob("a*")) == []  # save_image wrote nothing
+    assert [p for p in tmp_path.glob("a*") if not p.is_dir()] == []  # nothing written
 
 
 # --- silent wrong results -----------------------------------------------------------------------------
@@ -197,3 +285,15 @@ def test_hub_pretrained_takes_only_true_or_false():
             torch.hub.load(root, "srresnet_x4", source="local", pretrained=flag)
     fresh = torch.hub.load(root, "srresnet_x4", source="local", pretrained=False)
     assert not torch.equal(fresh.head[0].weight, load_pretrained("srresnet_x4").head[0].weight)
+
+
+def test_save_image_takes_half_and_bfloat16_images(tmp_path):
+    x = image(8, 8)
+    for dtype in (torch.float16, torch.bfloat16):
+        save_image(x.to(dtype), tmp_path / f"{dtype}.png")
+        assert (load_image(tmp_path / f"{dtype}.png") - x).abs().max() < 0.01
+
+
+def test_train_config_takes_paths_and_keeps_them_as_strings(tmp_path):
+    c = config(tmp_path, out=tmp_path / "run", data=tmp_path)
+    assert c.out == str(tmp_path / "run") and c.data == str(tmp_path)  # config.json can hold them
