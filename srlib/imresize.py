@@ -103,9 +103,12 @@ def imresize(
     return _resize(x, out_h, out_w, scale_h, scale_w, kernel, antialias)
 
 
-def _plan(x: Tensor, scale: object, size: object, kernel: str) -> tuple[int, int, float, float]:
+def _plan(
+    x: Tensor, scale: object, size: object, kernel: str, memory: bool = True
+) -> tuple[int, int, float, float]:
     """The checked output size and per-axis scales of `imresize`, or a one-line UserError: a float image,
-    one of ``scale`` and ``size``, at least one pixel out, and a result that fits in the free memory."""
+    one of ``scale`` and ``size``, at least one pixel out, and (with ``memory``) a result that fits in the
+    free memory."""
     check_type(x, Tensor, "imresize: the image")
     if (scale is None) == (size is None):
         raise UserError("imresize: give exactly one of scale or size")
@@ -133,7 +136,8 @@ def _plan(x: Tensor, scale: object, size: object, kernel: str) -> tuple[int, int
             raise UserError(f"imresize: size must be two whole numbers (H, W) of at least 1, got {size!r}")
         out_h, out_w = int(size[0]), int(size[1])
         scale_h, scale_w = out_h / h, out_w / w
-    check_fits(x, out_h, out_w, "imresize")
+    if memory:
+        check_fits(x, out_h, out_w, "imresize")
     return math.ceil(out_h), math.ceil(out_w), scale_h, scale_w
 
 
@@ -226,7 +230,8 @@ def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
     This is the degradation that made the benchmarks' LR files; they are 8-bit, so the rounding is kept:
     a network never shown rounding noise meets it at test time.
     """
-    # imresize without its NaN check, which would wait for the GPU at every training step: training crops
-    # are 8-bit pixels
-    lr = _resize(hr, *_plan(hr, 1 / check_factor(scale), None, "cubic"), "cubic", True).clamp(0, 1)
+    # imresize without its NaN and memory checks, which would wait for the GPU (or read /proc) at every
+    # training step: training crops are 8-bit pixels of a batch the trainer has checked
+    plan = _plan(hr, 1 / check_factor(scale), None, "cubic", memory=False)
+    lr = _resize(hr, *plan, "cubic", True).clamp(0, 1)
     return quantize(lr) if quantize_lr else lr
