@@ -11,7 +11,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from os import PathLike
 from pathlib import Path
 
@@ -65,6 +65,9 @@ def train_config(
     ``init`` when given (it must match). ``overrides`` are further TrainConfig fields."""
     if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
         raise UserError(f"chunks must be a whole number of at least 1, got {chunks!r}")
+    unknown = set(overrides) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise UserError(f"unknown TrainConfig settings: {', '.join(sorted(unknown))}")
     srgan = model == "srgan"
     steps = overrides.pop("steps", profile.srgan_steps if srgan else profile.train_steps)
     every = math.ceil(steps / chunks)
@@ -110,6 +113,9 @@ def live_train(
     with a checkpoint, once that much time has passed; running it again continues. ``show`` displays an
     object (default: IPython's ``display``, updated in place). Returns the run folder.
     """
+    number = isinstance(minutes, (int, float)) and not isinstance(minutes, bool)
+    if not (minutes is None or (number and not math.isnan(minutes))):  # 0 or less: stop at the first log
+        raise UserError(f"minutes must be a number or None, got {minutes!r}")
     run_dir = Path(config.out)
     if start_over and run_dir.exists():
         shutil.rmtree(run_dir)

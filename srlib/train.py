@@ -374,7 +374,10 @@ class Trainer:
         self.val_images = {}
         if self.rt.main:
             self.val_images = (
-                {p.stem: load_image(p) for p in image_files(config.val_dir)}
+                {  # by path: a.png and a.jpg, or two sub-folders' a.png, are two images, not one
+                    p.relative_to(config.val_dir).as_posix(): load_image(p)
+                    for p in image_files(config.val_dir)
+                }
                 if config.val_dir
                 else sample_images()
             )
@@ -441,6 +444,13 @@ class Trainer:
         another stop signal (`signals`) stops after the current step with a checkpoint, then raises
         KeyboardInterrupt.
         """
+        if not (until is None or (type(until) is int and until >= 0)):
+            raise UserError(f"until must be a step number (0 or more) or None, got {until!r}")
+        number = isinstance(time_limit, numbers.Real) and not isinstance(time_limit, bool)
+        if not (time_limit is None or (number and not math.isnan(time_limit))):  # 0 or less: stop soon
+            raise UserError(f"time_limit must be a number of seconds or None, got {time_limit!r}")
+        if not (progress is None or isinstance(progress, bool)):
+            raise UserError(f"progress must be True, False or None, got {progress!r}")
         c = self.config
         last = c.steps if until is None else min(until, c.steps)
         show = self.rt.main and (sys.stderr.isatty() if progress is None else progress)

@@ -182,6 +182,13 @@ CASES = [
     ("TrainConfig out None", lambda t: config(t, out=None), "out must be a path"),
     ("TrainConfig crop 1e9", lambda t: make_trainer(config(t, crop=10**9, batch_size=1)), "crops needs over"),
     ("saved_step None", lambda t: course.saved_step(None), "the run folder must be"),
+    ("live_train minutes '5'", lambda t: course.live_train(config(t), print, minutes="5"), "minutes must be"),
+    ("live_train minutes NaN", lambda t: course.live_train(config(t), print, minutes=NAN), "minutes must be"),
+    (
+        "train_config unknown setting",
+        lambda t: course.train_config(get_profile("smoke"), t, colour=3),
+        "colour",
+    ),
     ("run_folder a profile name", lambda t: course.run_folder("04", "smoke"), "got str"),
 ]
 

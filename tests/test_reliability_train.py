@@ -4,6 +4,7 @@ signal writes a checkpoint, and a run folder can always be resumed or started ag
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from srlib.checkpoint import load_checkpoint
 from srlib.cli import main
+from srlib.errors import UserError
 from srlib.images import sample_image, save_image
 from srlib.train import TrainConfig, make_trainer
 
@@ -35,7 +37,7 @@ def train(out: str, more: str = "", val: str = "val") -> str:
 
 
 CASES = [
-    ("val image too small for SSIM", train("run", val="small"), "thin: 18x40 pixels is too small"),
+    ("val image too small for SSIM", train("run", val="small"), "small/thin.png: 18x40 pixels is too small"),
     ("val image unreadable", train("run", val="cut"), "not a readable image"),
     ("batch size 1e9", train("run", "--batch-size 1000000000"), "batch_size 1000000000 of 24x24 crops needs"),
     ("seed 2**70", train("run", f"--seed {2**70}"), "seed must be a whole number from 0 to 2**63 - 1"),
@@ -103,3 +105,35 @@ def test_resume_takes_the_same_data_folder_spelled_another_way(world, monkeypatc
     assert load_checkpoint(world / "run" / "checkpoint.pt")["step"] == 3
     assert main(f"train srresnet --out run --resume --steps 4 --data {world / 'val'}".split()) == 2
     assert "other settings: data" in capsys.readouterr().err  # another folder is still refused
+
+
+RUN_CASES = [
+    ("until 1.5", {"until": 1.5}, "until must be a step number"),
+    ("until '1'", {"until": "1"}, "until must be a step number"),
+    ("until -5", {"until": -5}, "until must be a step number"),
+    ("time_limit '5'", {"time_limit": "5"}, "time_limit must be a number of seconds"),
+    ("time_limit NaN", {"time_limit": float("nan")}, "time_limit must be a number of seconds"),
+    ("progress 'no'", {"progress": "no"}, "progress must be True, False or None"),
+]
+
+
+def tiny_config(world: Path, **settings) -> TrainConfig:
+    return TrainConfig(
+        out=str(world / "run"), data=str(world / "data"), val_dir=str(world / "val"), steps=2, batch_size=2,
+        crop=24, n_blocks=1, channels=8, device="cpu", **settings,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("case,kwargs,fragment", RUN_CASES, ids=[c[0] for c in RUN_CASES])
+def test_bad_run_arguments_are_refused_before_any_work(world, case, kwargs, fragment):
+    trainer = make_trainer(tiny_config(world))
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        trainer.run(**kwargs)
+    assert not (world / "run").exists()  # no config.json, no .lock
+
+
+def test_validation_images_with_one_stem_are_all_used(world):
+    save_image(sample_image("coffee")[:, :48, :48], world / "val" / "c.jpg")
+    save_image(sample_image("coffee")[:, 48:96, :48], world / "val" / "sub" / "c.png")
+    trainer = make_trainer(tiny_config(world))
+    assert sorted(trainer.val_images) == ["c.jpg", "c.png", "sub/c.png"]  # not one "c" for all three
