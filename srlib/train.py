@@ -86,6 +86,7 @@ HISTORY_COLUMNS = (
 )
 VAL_COLUMNS = ("step", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
 PATH_FIELDS = ("out", "data", "val_dir", "init", "vgg_weights")
+MAX_D_STEPS = 100  # discriminator updates per generator update (the paper: 1; WGANs: 5)
 DEFAULT_STEPS = {"srresnet": 1_000_000, "srgan": 200_000}  # the paper: 10^6; 10^5 + 10^5
 
 
@@ -163,6 +164,8 @@ class TrainConfig:
         ):
             if getattr(self, name) > most:  # a network that size would fill the memory before a step
                 raise UserError(f"{name} must be at most {most}, got {getattr(self, name)}")
+        if self.d_steps > MAX_D_STEPS:  # each step would take that many discriminator updates: a hang
+            raise UserError(f"d_steps must be at most {MAX_D_STEPS} (the paper: 1), got {self.d_steps}")
         if self.scale not in (2, 4, 8):
             raise UserError(f"scale must be 2, 4 or 8, got {self.scale}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):

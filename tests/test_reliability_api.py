@@ -179,6 +179,7 @@ CASES = [
     ("TrainConfig betas NaN", lambda t: config(t, betas=(NAN, 0.9)), "betas must be two numbers"),
     ("TrainConfig betas 1", lambda t: config(t, betas=1), "betas must be two numbers"),
     ("TrainConfig quantize_lr 'no'", lambda t: config(t, quantize_lr="no"), "quantize_lr must be True or"),
+    ("TrainConfig d_steps 1e9", lambda t: config(t, d_steps=10**9), "d_steps must be at most 100"),
     ("TrainConfig out None", lambda t: config(t, out=None), "out must be a path"),
     ("TrainConfig crop 1e9", lambda t: make_trainer(config(t, crop=10**9, batch_size=1)), "crops needs over"),
     ("saved_step None", lambda t: course.saved_step(None), "the run folder must be"),
