@@ -6,8 +6,9 @@
 
 (`make colab-links REPO=OWNER/NAME` runs the first.) What it writes:
 - pyproject.toml `[project.urls] Repository` and CITATION.cff `repository-code`;
-- in each notebook, the Colab badge (first line of the first markdown cell), the `git+https://github.com/...`
-  address of the install cell (the first code cell), and Colab metadata asking for a GPU runtime;
+- in each notebook, solutions included (`notebooks/solutions/`), the Colab badge (first line of the first
+  markdown cell), the `git+https://github.com/...` address of the install cell (the first code cell), and
+  Colab metadata asking for a GPU runtime;
 - in README.md, every Colab link and `torch.hub.load("OWNER/NAME", ...)`.
 Nothing else in the notebooks changes.
 """
@@ -35,8 +36,14 @@ def repository(root: Path = ROOT) -> str:
     return match.group(2)
 
 
+def notebooks(root: Path = ROOT) -> list[Path]:
+    """The course's notebooks and their solutions."""
+    folder = root / "notebooks"
+    return sorted(folder.glob("*.ipynb")) + sorted((folder / "solutions").glob("*.ipynb"))
+
+
 def badge(repo: str, notebook: str) -> str:
-    """The Open-in-Colab badge of one notebook, in Markdown."""
+    """The Open-in-Colab badge of one notebook (its path under ``notebooks/``), in Markdown."""
     return (
         "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
         f"(https://colab.research.google.com/github/{repo}/blob/main/notebooks/{notebook})"
@@ -44,7 +51,8 @@ def badge(repo: str, notebook: str) -> str:
 
 
 def rewrite_notebook(text: str, repo: str, name: str) -> str:
-    """The notebook (JSON text) with its badge, install address and Colab metadata derived from ``repo``."""
+    """The notebook (JSON text; ``name``: its path under ``notebooks/``) with its badge, install address and
+    Colab metadata derived from ``repo``."""
     nb = nbformat.reads(text, as_version=4)
     markdown = next(c for c in nb.cells if c.cell_type == "markdown")
     code = next(c for c in nb.cells if c.cell_type == "code")
@@ -64,6 +72,7 @@ def rewrite_notebook(text: str, repo: str, name: str) -> str:
 
 
 def rewrite_readme(text: str, repo: str) -> str:
+    """A README (English or Chinese) with its Colab links and `torch.hub.load` pointing at ``repo``."""
     colab = "colab.research.google.com/github/"
     text = re.sub(re.escape(colab) + REPO_RE + "/", f"{colab}{repo}/", text)
     return re.sub(rf'torch\.hub\.load\("{REPO_RE}"', f'torch.hub.load("{repo}"', text)
@@ -79,10 +88,12 @@ def rewritten(repo: str, root: Path = ROOT) -> dict[Path, str]:
     files = {
         root / "pyproject.toml": URL_LINE.sub(rf"\g<1>{repo}\g<3>", (root / "pyproject.toml").read_text()),
         root / "README.md": rewrite_readme((root / "README.md").read_text(), repo),
+        root / "README.zh-CN.md": rewrite_readme((root / "README.zh-CN.md").read_text(), repo),
         root / "CITATION.cff": rewrite_citation((root / "CITATION.cff").read_text(), repo),
     }
-    for path in sorted((root / "notebooks").glob("*.ipynb")):
-        files[path] = rewrite_notebook(path.read_text(), repo, path.name)
+    for path in notebooks(root):
+        name = path.relative_to(root / "notebooks").as_posix()  # e.g. solutions/04_..._solutions.ipynb
+        files[path] = rewrite_notebook(path.read_text(), repo, name)
     return files
 
 

@@ -18,15 +18,14 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
 
+from srlib.constants import ARCH_KEYS, RENAMED_SETTINGS
 from srlib.errors import UserError
 from srlib.files import atomic_path
 
 REQUIRED = ("config", "step", "generator", "rng")
-ARCH_KEYS = ("scale", "n_blocks", "channels")  # the config entries that size the generator
-# names of settings renamed since a checkpoint may have been written: old -> new
-RENAMED = {"lr": "learning_rate"}
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
@@ -43,7 +42,7 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
     """A checkpoint as a dict, or a one-line UserError (missing, corrupt, pickled objects, not srlib's).
 
     ``hint`` ends each error: what the caller's user should do instead. Old setting names are renamed
-    (``RENAMED``), so checkpoints of earlier versions still resume and export.
+    (`srlib.constants.RENAMED_SETTINGS`), so checkpoints of earlier versions still resume and export.
     """
     path = Path(path)
     if not path.is_file():
@@ -67,7 +66,30 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
         isinstance(config, dict) and set(ARCH_KEYS) <= config.keys() and isinstance(ckpt["generator"], dict)
     ):
         raise UserError(f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {hint}")
-    for old, new in RENAMED.items():
-        if old in config and new not in config:
-            config[new] = config.pop(old)
+    ckpt["config"] = new_names(config)
+    if isinstance(ckpt.get("history"), dict):
+        ckpt["history"] = new_names(ckpt["history"])
     return ckpt
+
+
+def new_names(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (a config, or history columns) with the names renamed since earlier versions
+    (`srlib.constants.RENAMED_SETTINGS`, e.g. ``lr`` -> ``learning_rate``) under their new names."""
+    for old, new in RENAMED_SETTINGS.items():
+        if old in settings and new not in settings:
+            settings[new] = settings.pop(old)
+    return settings
+
+
+def read_state_dict(path: str | Path, hint: str) -> dict[str, Any]:
+    """The tensors of a state-dict file, ``.safetensors`` or torch's (never unpickling code), or a one-line
+    UserError that ends with ``hint``, what the user should give instead."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; {hint}")
+    try:
+        if path.suffix == ".safetensors":
+            return safetensors.torch.load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any unreadable or refused file: say which, in one line
+        raise UserError(f"{path}: not a readable state dict ({type(e).__name__}); {hint}") from None

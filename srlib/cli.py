@@ -10,20 +10,16 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import Field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import get_args, get_type_hints
 
+# light modules only (no torch): --help and argument errors answer at once; commands import what they run
+from srlib.config import DEFAULT_STEPS, TrainConfig
+from srlib.constants import ARCH_KEYS, METHODS, METRICS, PRETRAINED, RENAMED_PRETRAINED
 from srlib.datasets import BENCHMARKS, DATASETS
 from srlib.errors import UserError
-from srlib.evaluate import METRICS
 from srlib.files import check_writable
-from srlib.imresize import METHODS
-from srlib.losses import CONTENT_LOSSES
-from srlib.runtime import AMP_CHOICES
-from srlib.weights import PRETRAINED, RENAMED
-
-if TYPE_CHECKING:
-    from srlib.train import TrainConfig
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -103,22 +99,28 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from srlib.evaluate import baseline, reproduce
+    from srlib.evaluate import FIGURE_IMAGE, baseline, readme_figure, reproduce
     from srlib.inference import as_upscaler
     from srlib.runtime import pick_device
-    from srlib.weights import load_pretrained, pretrained_label
+    from srlib.weights import load_pretrained, pretrained_label, pretrained_sha256
 
     check_writable(args.out, folder=True)
     device = pick_device(args.device)
     upscalers = {m: baseline(m) for m in ("nearest", "bicubic")}
+    shipped = []
     for name in PRETRAINED:
         try:
             upscalers[pretrained_label(name)] = as_upscaler(load_pretrained(name, device))
+            shipped.append(f"{name} sha256 {pretrained_sha256(name)}")
         except UserError as e:
             print(f"left out: {e}")
-    reproduce(upscalers, args.datasets, args.out, device)
-    print((args.out / "reproduction.md").read_text())
-    print(f"wrote {args.out}/reproduction.md, reproduction.json and crops_*.png")
+    if not args.figure_only:
+        reproduce(upscalers, args.datasets, args.out, device)
+        print((args.out / "reproduction.md").read_text())
+        print(f"wrote {args.out}/reproduction.md, reproduction.json and crops_*.png")
+    if args.figure_only or FIGURE_IMAGE[0] in args.datasets:
+        note = "made by srlib reproduce with the shipped weights: " + ", ".join(shipped)
+        print(f"wrote {readme_figure(upscalers, args.out / 'comparison.png', device, note=note)}")
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
@@ -132,33 +134,39 @@ def cmd_fetch(args: argparse.Namespace) -> None:
         print(f"{name}: {n} files verified in {data_root()}")
 
 
-# `srlib train` flags -> TrainConfig fields; every flag defaults to "not given" (None), so that --resume
-# changes only what the user typed and a new run takes TrainConfig's defaults
-TRAIN_FLAGS = (
-    "data", "max_images", "steps", "batch_size", "crop", "learning_rate", "scale", "n_blocks", "channels",
-    "seed", "device", "amp", "log_every", "val_every", "checkpoint_every", "snapshot_every", "val_dir",
-    "init", "content", "vgg_weights", "adv_weight", "d_channels", "decay_step", "real_label", "d_steps",
-    "d_every", "vgg_rescale",
-)  # fmt: skip
+def train_flags(model: str) -> list[Field]:
+    """The TrainConfig fields that ``srlib train MODEL`` offers as flags (those described by `setting`)."""
+    return [f for f in fields(TrainConfig) if model in f.metadata.get("models", ())]
+
+
+def flag_help(f: Field, model: str) -> str:
+    """A train flag's help: the field's, and its default (or what None stands for), from TrainConfig."""
+    if f.default is None:
+        shown = f.metadata["none"].format(paper_steps=DEFAULT_STEPS[model])
+    else:
+        shown = f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
+    return f"{f.metadata['help']} (default: {shown})" if shown else f.metadata["help"]
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The run's TrainConfig from the flags given: on top of the saved config with --resume, else new."""
-    from srlib.train import TrainConfig, resume_config
+    from srlib.train import resume_config
 
-    given = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k, None) is not None}
-    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
+    # every flag defaults to "not given" (None): --resume changes only what the user typed, a new run takes
+    # TrainConfig's defaults
+    given = {f.name: getattr(args, f.name) for f in train_flags(args.model)}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None}
     if given.get("vgg_weights") == "none":
         given["vgg_weights"] = None
-    if args.resume:
-        return resume_config(args.out, **given)
+    if args.resume:  # the model is checked too: resuming a run as the other model is refused
+        return resume_config(args.out, model=args.model, **given)
     if args.model == "srgan" and args.init is None:
         raise UserError("a new SRGAN run starts from SRResNet weights: give --init (e.g. an export)")
     if args.init is not None:  # the generator's size is that of the weights it starts from
         from srlib.weights import load_generator
 
         arch = load_generator(args.init).config()  # a bad --init fails here, before any download
-        given = {**{k: arch[k] for k in ("scale", "n_blocks", "channels") if k in arch}, **given}
+        given = {**{k: arch[k] for k in ARCH_KEYS if k in arch}, **given}
     return TrainConfig(out=str(args.out), model=args.model, **given)
 
 
@@ -227,34 +235,22 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> argparse.ArgumentParser:
-    """The options of ``srlib train srresnet`` and ``srlib train srgan``; defaults are TrainConfig's."""
-    steps = "10^6" if model == "srresnet" else "2 x 10^5"  # the paper's
+    """The options of ``srlib train srresnet`` and ``srlib train srgan``: --out, --resume, --time-limit, and
+    one flag per TrainConfig field (`train_flags`), its type, help and default taken from the field."""
     p = sub.add_parser(model, help=help)
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, history, validation)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out; flags given change it")
-    p.add_argument("--data", type=Path, help="folder of HR training images (default: $SRLIB_DATA/train)")
-    p.add_argument("--max-images", type=int, help="use only the first N training images (default: all)")
-    p.add_argument("--steps", type=int, help=f"training steps (default {steps}, the paper's)")
-    p.add_argument("--batch-size", type=int, help="total over all processes (default 16)")
-    p.add_argument("--crop", type=int, help="HR crop side (default 96)")
-    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, help="Adam (default 1e-4)")
-    p.add_argument("--scale", type=int, help="upscaling factor (default 4; srgan: that of --init)")
-    p.add_argument("--n-blocks", type=int, help="residual blocks (default 16; srgan: those of --init)")
-    p.add_argument("--channels", type=int, help="feature channels (default 64; srgan: those of --init)")
-    p.add_argument("--seed", type=int, help="seed of the initial weights and the crops (default 0)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
-    p.add_argument(
-        "--amp",
-        choices=AMP_CHOICES,
-        help="mixed precision on CUDA: auto (bf16 from compute capability 8, else fp16)",
-    )
-    p.add_argument("--log-every", type=int, help="steps between history rows (default 100)")
-    p.add_argument("--val-every", type=int, help="steps between validations (default 1000)")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
-    p.add_argument("--snapshot-every", type=int, help="also keep the generator every N steps, in snapshots/")
-    p.add_argument("--val-dir", type=Path, help="held-out HR images (default: the scikit-image samples)")
-    what = "SRResNet weights to start from (a new run needs them)" if model == "srgan" else "weights to tune"
-    p.add_argument("--init", type=Path, help=what)
+    hints = get_type_hints(TrainConfig)
+    for f in train_flags(model):
+        kind = next((t for t in get_args(hints[f.name]) if t is not type(None)), hints[f.name])
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            *f.metadata["aliases"],
+            dest=f.name,
+            type=Path if f.metadata["path"] else kind,
+            choices=f.metadata["choices"] or None,
+            help=flag_help(f, model),
+        )
     p.add_argument(
         "--time-limit",
         type=float,
@@ -265,15 +261,22 @@ def add_train_parser(sub: argparse._SubParsersAction, model: str, help: str) -> 
     return p
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends in one line (and where to look) rather than the usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]  # never returns: exits with 2
+        self.exit(2, f"srlib: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="srlib", description=__doc__)
+    parser = Parser(prog="srlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM/seconds per image on Set5, Set14, BSD100")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--method", choices=METHODS, default="bicubic", help="interpolation baseline")
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED_PRETRAINED], help="a shipped generator")
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (the shipped LR files are x4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -298,24 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fetch", help="download datasets into $SRLIB_DATA or data/, checked by sha256")
     p.add_argument("datasets", nargs="+", metavar="SET", help=f"any of {', '.join(DATASETS)}")
-    p.add_argument("--mirror", help="a base URL holding the same files (default: the registry's URLs)")
+    p.add_argument(
+        "--mirror", help="a base URL holding the same files (default: $SRLIB_MIRROR, else the registry's)"
+    )
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("train", help="train SRResNet (MSE) or SRGAN (perceptual loss)")
     models = p.add_subparsers(dest="model", required=True)
-    add_train_parser(models, "srresnet", "SRResNet-MSE: pixel MSE, Adam 1e-4")
-    p = add_train_parser(models, "srgan", "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
-    p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
-    p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
-    p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")
-    p.add_argument("--vgg-rescale", type=float, help="VGG features are divided by this (default 12.75)")
-    p.add_argument("--d-channels", type=int, help="discriminator width (default 64)")
-    p.add_argument(
-        "--decay-step", type=int, help="both learning rates drop tenfold here (default: steps / 2)"
-    )
-    p.add_argument("--real-label", type=float, help="D's target for HR; 0.9 = one-sided label smoothing")
-    p.add_argument("--d-steps", type=int, help="discriminator updates per generator update (default 1)")
-    p.add_argument("--d-every", type=int, help="update the discriminator every N steps only (default 1)")
+    add_train_parser(models, "srresnet", "SRResNet-MSE: pixel MSE, Adam")
+    add_train_parser(models, "srgan", "SRGAN: content + adversarial loss, from SRResNet weights")
 
     p = sub.add_parser("export", help="write a checkpoint's generator as .safetensors")
     p.add_argument("checkpoint", type=Path, help="a run's checkpoint.pt")
@@ -326,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", type=Path, help="a trained generator (.safetensors or checkpoint.pt)")
-    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED], help="a shipped generator")
+    what.add_argument("--model", choices=[*PRETRAINED, *RENAMED_PRETRAINED], help="a shipped generator")
     p.add_argument("--out", type=Path, required=True, help="output folder (<stem>_x<scale>.png)")
     p.add_argument(
         "--overwrite", action="store_true", help="replace earlier outputs (default: refuse, before any work)"
@@ -351,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+", default=list(BENCHMARKS), metavar="SET", help="Set5 Set14 BSD100")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    p.add_argument(
+        "--figure-only",
+        action="store_true",
+        help="only (re)write the READMEs' figure, comparison.png (Set14's baboon; under a minute on a CPU)",
+    )
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser(
@@ -382,8 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"srlib: error: {e}", file=sys.stderr)
         return 2
-    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError and CPU allocation failures
-        if not isinstance(e, MemoryError) and "memory" not in str(e):
+    except (MemoryError, RuntimeError) as e:
+        from srlib.runtime import OUT_OF_MEMORY  # torch is loaded when torch ran out of memory
+
+        if not isinstance(e, OUT_OF_MEMORY):
             raise
         reason = (str(e).strip().splitlines() or ["MemoryError"])[0][:200]
         print(

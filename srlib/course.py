@@ -1,5 +1,6 @@
-"""What the course notebooks share: where runs live, a run's config from the profile, chunked live training
-with progress bars and curves, saved panels as figures, the shipped runs' records and the no-GPU notice.
+"""What the course notebooks share: the datasets each one reads, where runs live, a run's config from the
+profile, chunked live training with progress bars and curves, saved panels as figures, the shipped runs'
+records and the no-GPU notice.
 
 A notebook names a run ``<notebook>_<profile>`` (e.g. ``04_srresnet_cpu``) under ``runs/`` at the top of the
 project, so that notebook 05 finds notebook 04's generator and notebook 06 finds both.
@@ -23,13 +24,31 @@ from tqdm.auto import tqdm
 
 from srlib.checkpoint import load_checkpoint
 from srlib.colab import check_gpu, runs_folder
+from srlib.datasets import TRAINING, ensure_data
 from srlib.errors import UserError, check_type
-from srlib.profiles import Profile, on_colab
+from srlib.profiles import Profile, get_profile, on_colab
 from srlib.train import TrainConfig, make_trainer, read_history
-from srlib.weights import load_generator, pretrained_path, trained_as
+from srlib.weights import PRETRAINED_DIR, load_generator, pretrained_path, trained_as
 
-# config, history, val.csv and validation panels of the shipped generators' runs (in a git checkout)
-SHIPPED_RECORDS = Path(__file__).resolve().parents[1] / "weights" / "training"
+# config, history, val.csv and validation panels of the shipped generators' runs (package data)
+SHIPPED_RECORDS = PRETRAINED_DIR / "training"
+EVAL = "eval"  # in NOTEBOOK_DATA: the profile's benchmark sets (`Profile.eval_datasets`)
+# notebook -> the datasets it reads (benchmarks with their x4 LR files); 04 and 05 train on all 291 images
+NOTEBOOK_DATA = {
+    "01": ("Set5", EVAL),
+    "02": ("Set5", "T91"),
+    "03": ("Set5",),
+    "04": (EVAL, *TRAINING),
+    "05": TRAINING,
+    "06": (EVAL,),
+    "07": ("Set14", "BSD100"),
+    "01 solutions": ("Set5",),
+    "02 solutions": ("Set5", "T91"),
+    "03 solutions": ("Set5",),
+    "04 solutions": ("Set5", *TRAINING),
+    "06 solutions": ("Set5",),
+    "07 solutions": ("Set14", "BSD100"),
+}
 SMOKE_BANNER = (
     "SMOKE PROFILE: the networks trained here get a few steps at a tiny size; their numbers only show that "
     "the code runs, not what the method reaches."
@@ -50,6 +69,29 @@ def run_folder(name: str, profile: Profile, root: str | Path | None = None, driv
     check_type(profile, Profile, "run_folder: the profile (srlib.profiles.get_profile)")
     runs = runs_folder(project_root(root) / "runs", drive) if drive else project_root(root) / "runs"
     return runs / f"{name}_{profile.name}"
+
+
+def notebook_datasets(notebook: str, profile: Profile | None = None) -> tuple[str, ...]:
+    """The datasets notebook ``notebook`` ("01" to "07", "01 solutions", ...) reads under ``profile``
+    (default: `get_profile`), each named once."""
+    if notebook not in NOTEBOOK_DATA:
+        raise ValueError(f"unknown notebook {notebook!r}; choose from {', '.join(NOTEBOOK_DATA)}")
+    entries = NOTEBOOK_DATA[notebook]
+    benchmarks = (profile or get_profile()).eval_datasets if EVAL in entries else ()
+    return tuple(dict.fromkeys(n for e in entries for n in (benchmarks if e == EVAL else (e,))))
+
+
+def fetch_data(notebook: str, profile: Profile | None = None) -> None:
+    """Make sure the datasets of ``notebook`` are in the data folder (`srlib.datasets.ensure_data`): what
+    is missing is downloaded, from ``$SRLIB_MIRROR`` when set, and sha256-checked, with a progress bar per
+    dataset; one line says which are ready. Offline with files missing, the one-line UserError that names
+    the fix stops the set-up cell. Notebooks 04 and 05 fetch both training sets, so that the T91 that notebook
+    02 fetched alone never leaves them training on 91 of the 291 images. Returns None, so that a set-up cell
+    ending with it displays nothing more."""
+    names = notebook_datasets(notebook, profile)
+    ensure_data(*names)
+    images = " (the 291 training images)" if set(TRAINING) <= set(names) else ""
+    print(f"datasets ready: {', '.join(names)}{images}")
 
 
 def smoke_banner(profile: Profile) -> str:
@@ -168,11 +210,12 @@ def show_panel(path: str | Path, title: str = "") -> Figure:
 
 def shipped_record(name: str) -> dict[str, object] | None:
     """The training record of a shipped generator (``srresnet_x4`` or ``srgan_mse_x4``): its ``history`` and
-    ``val`` columns (`read_history`) and the paths of its validation ``panels``. None where the records are
-    absent (a pip install has the weights but not ``weights/training/``)."""
+    ``val`` columns (`read_history`) and the paths of its validation ``panels``. The records travel with the
+    package (``srlib/pretrained/training/``), so Colab's pip install has them too; None, with a line saying
+    so, where they are missing (a package built without its data)."""
     folder = SHIPPED_RECORDS / name
     if not (folder / "history.csv").is_file():
-        print(f"no training record of {name} here: the shipped runs' records come with a git checkout")
+        print(f"no training record of {name} in {SHIPPED_RECORDS}: reinstall srlib with its package data")
         return None
     return {
         "history": read_history(folder / "history.csv"),

@@ -4,7 +4,9 @@ The registry (`registry.tsv`, shipped in the package) lists every file of the kn
 URL, sha256 and size. `fetch` downloads what is missing into the data folder (never more bytes than listed),
 with a progress bar, and checks every file against its sha256; `ensure_data` does so for several datasets
 and, offline, stops with one line saying how to get them. The data folder is ``$SRLIB_DATA`` when set, else
-the project's ``data/`` folder (else the user's cache folder, for an installed package). The benchmark images
+the project's ``data/`` folder (else the user's cache folder, for an installed package). ``$SRLIB_MIRROR``
+(``http://host/path``), like `srlib fetch --mirror`, downloads from a server holding the same files (one
+machine serving a classroom) instead of the registry's URLs. The benchmark images
 are kept for evaluation: `refuse_benchmark_images` keeps them out of training, by folder and by content.
 """
 
@@ -13,13 +15,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sys
 import urllib.parse
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-
-import requests
 
 from srlib.errors import UserError
 from srlib.files import atomic_path, check_writable
@@ -29,6 +30,7 @@ BENCHMARKS = {"Set5": "benchmarks/Set5", "Set14": "benchmarks/Set14", "BSD100": 
 TRAINING = {"T91": "train/T91", "BSDS200": "train/BSDS200"}  # the "291 images", `srlib train`'s default
 EXTRA = {"BSDS500_test": "train_extra/BSDS500_test"}  # 200 more training images, none of them a benchmark's
 DATASETS = {**BENCHMARKS, **TRAINING, **EXTRA}
+MIRROR_ENV = "SRLIB_MIRROR"  # a base URL holding the data folder's files, used when no mirror is given
 
 
 class DownloadError(UserError):
@@ -62,9 +64,19 @@ def data_root() -> Path:
     checkout = Path(__file__).resolve().parents[1] / "data"
     if checkout.is_dir():
         return checkout
-    import pooch  # imported where used: the rest of srlib runs without it (e.g. on a bare GPU machine)
+    return user_cache()
 
-    return Path(pooch.os_cache("srlib"))
+
+def user_cache() -> Path:
+    """srlib's folder in the user's cache, where each platform keeps caches: $XDG_CACHE_HOME/srlib or
+    ~/.cache/srlib, ~/Library/Caches/srlib on macOS, %LOCALAPPDATA%\\srlib\\srlib\\Cache on Windows (the
+    folders of platformdirs, which pooch.os_cache gave before)."""
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+        return Path(local) / "srlib" / "srlib" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "srlib"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srlib"
 
 
 def check_dataset(name: str) -> str:
@@ -97,19 +109,28 @@ def dataset_files(name: str, part: str = "HR", scale: int = 4) -> list[str]:
     return files
 
 
+def mirror_url(mirror: str | None = None) -> str | None:
+    """The mirror to download from: ``mirror`` when given, else ``$SRLIB_MIRROR``, else None (the
+    registry's URLs)."""
+    return mirror or os.environ.get(MIRROR_ENV) or None
+
+
 def check_mirror(mirror: str) -> str:
     """The mirror base URL without its trailing slash, or a UserError unless it is http(s)://host/..."""
     parts = urllib.parse.urlsplit(mirror)
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        where = f" (from {MIRROR_ENV})" if mirror == os.environ.get(MIRROR_ENV) else ""
         raise UserError(
-            f"unsupported mirror URL {mirror!r}: give an http:// or https:// base URL holding the files "
-            "(e.g. http://localhost:8000)"
+            f"unsupported mirror URL {mirror!r}{where}: give an http:// or https:// base URL holding the "
+            "files (e.g. http://localhost:8000)"
         )
     return mirror.rstrip("/")
 
 
 def _download(url: str, dest: Path, entry: RegistryEntry) -> None:
     """Stream ``url`` into ``dest`` atomically; more bytes than the registry lists or another sha256 fail."""
+    import requests  # where used: `srlib --help` does not wait for it
+
     digest, received = hashlib.sha256(), 0
     with atomic_path(dest) as tmp, requests.get(url, stream=True, timeout=60) as response:
         response.raise_for_status()
@@ -145,12 +166,15 @@ def _is_verified(local: Path, entry: RegistryEntry) -> bool:
 def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -> Path:
     """Return the local copy of a registry file, downloading and sha256-checking it when missing.
 
-    ``mirror`` replaces the registry's URL by ``mirror/path`` (a local server, a copy on your own host).
-    A download that fails, is larger than the registry says or does not match its sha256 leaves no file
-    behind; a local file that does not match is replaced.
+    ``mirror`` (default: ``$SRLIB_MIRROR``) replaces the registry's URL by ``mirror/path`` (a local server,
+    a copy on your own host). A download that fails, is larger than the registry says or does not match
+    its sha256 leaves no file behind; a local file that does not match is replaced.
     """
+    import requests  # where used: `srlib --help` does not wait for it
+
     entry = registry()[path]
     root = data_root() if root is None else Path(root)
+    mirror = mirror_url(mirror)
     url = f"{check_mirror(mirror)}/{urllib.parse.quote(path)}" if mirror else entry.url
     local = root / path
     if _is_verified(local, entry):
@@ -218,8 +242,9 @@ def ensure_data(*names: str, root: Path | None = None, mirror: str | None = None
     """Make sure the datasets ``names`` (default: the benchmarks and the 291 training images) are in the data
     folder, downloading what is missing (sha256-checked, with a progress bar); return the data folder.
 
-    Offline with files missing, one UserError names the fix: `srlib fetch NAMES`, or ``SRLIB_DATA``.
-    The training images end up in ``<data folder>/train``, where `srlib train` looks by default.
+    Offline with files missing, one UserError names the fix: `srlib fetch NAMES`, ``SRLIB_DATA`` or
+    ``SRLIB_MIRROR``. The training images end up in ``<data folder>/train``, where `srlib train` looks by
+    default.
     """
     names = names or (*BENCHMARKS, *TRAINING)
     for name in names:
@@ -230,10 +255,11 @@ def ensure_data(*names: str, root: Path | None = None, mirror: str | None = None
             for part in ("HR", "LR") if name in BENCHMARKS else ("HR",):
                 fetch(name, part, root=root, mirror=mirror)
     except DownloadError:
+        source = f"from the mirror {mirror_url(mirror)}" if mirror_url(mirror) else "here (no network?)"
         raise DownloadError(
-            f"datasets missing from {root} and not downloadable here (no network?): run "
-            f"`srlib fetch {' '.join(names)}` where there is a connection, or set SRLIB_DATA to a folder "
-            "that holds them"
+            f"datasets missing from {root} and not downloadable {source}: run "
+            f"`srlib fetch {' '.join(names)}` where there is a connection, set SRLIB_DATA to a folder "
+            f"that holds them, or {MIRROR_ENV}=http://host/path to a server that does"
         ) from None
     return root
 
@@ -251,6 +277,11 @@ def benchmark_hashes() -> dict[str, str]:
     return {e.sha256: p for p, e in registry().items() if p.startswith("benchmarks/")}
 
 
+def is_benchmark_path(path: str | Path) -> bool:
+    """Whether ``path`` lies in a benchmark folder (a folder named benchmarks, Set5, Set14 or BSD100)."""
+    return bool(set(Path(path).resolve().parts) & {*BENCHMARKS, "benchmarks"})
+
+
 def refuse_benchmark_images(files: list[Path]) -> None:
     """A UserError when a training file is a benchmark image: by its folder's name, or by its content.
 
@@ -259,7 +290,7 @@ def refuse_benchmark_images(files: list[Path]) -> None:
     """
     known = benchmark_hashes()
     for path in files:
-        if set(path.parts) & {*BENCHMARKS, "benchmarks"}:
+        if is_benchmark_path(path):
             raise UserError(f"{path} is a benchmark image, kept for evaluation only: train on other images")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest in known:

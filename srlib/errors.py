@@ -7,6 +7,11 @@ class UserError(ValueError):
     A ValueError, so that code catching bad values catches it too.
     """
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (Jupyter, Colab) shows when a cell raises it: the one line, no traceback, since the
+        message already names the fix (e.g. a notebook's set-up cell offline)."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 def check_type(value: object, kind: type | tuple[type, ...], what: str) -> None:
     """A UserError naming ``what`` when ``value`` is not a ``kind`` (a numpy array where a tensor is

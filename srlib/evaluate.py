@@ -16,23 +16,18 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from srlib.constants import METRICS
 from srlib.datasets import BENCHMARKS, benchmark_pairs, check_benchmark
 from srlib.errors import UserError
 from srlib.files import write_text
 from srlib.images import SAMPLE_IMAGES, is_grayscale, load_image, modcrop, sample_image
-from srlib.imresize import METHODS, check_factor, imresize, quantize, upscale
+from srlib.imresize import METHODS, check_factor, make_lr, quantize, upscale
 from srlib.metrics import SSIM_WINDOW, gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
 from srlib.niqe import niqe
 from srlib.runtime import machine
 from srlib.tables import reproduction_markdown
 
 Upscaler = Callable[[Tensor], Tensor]
-
-# What `evaluate` can measure; PSNR and SSIM always. NIQE needs no reference; LPIPS needs the optional
-# package lpips and AlexNet's weights (srlib.lpips). The PIRM 2018 Perceptual Index, ((10 - Ma) + NIQE) / 2,
-# and Ma et al.'s score need Ma's trained regression model, a file that cannot be had offline, so they are
-# not offered.
-METRICS = ("psnr", "ssim", "niqe", "lpips")
 
 
 def check_metrics(metrics: Sequence[str]) -> None:
@@ -176,7 +171,8 @@ def evaluate_images(
     scale: int = 4,
     device: str | torch.device = "cpu",
 ) -> tuple[dict, dict]:
-    """Degrade each HR image with MATLAB bicubic, upscale it with every upscaler and score the results.
+    """Degrade each HR image as MATLAB made the benchmark LR files (`make_lr`), upscale it with every
+    upscaler and score the results.
 
     Returns ``(scores, outputs)``: ``scores[image][method] = {psnr, ssim, seconds}`` and
     ``outputs[image] = {"LR": lr, method: sr, ..., "HR": hr}`` for figures.
@@ -185,7 +181,7 @@ def evaluate_images(
     scores, outputs = {}, {}
     for name, img in images.items():
         hr = modcrop(img[None], scale)
-        lr = quantize(imresize(hr, 1 / scale)).to(device)
+        lr = make_lr(hr, scale).to(device)
         outputs[name], scores[name] = {"LR": lr.cpu()}, {}
         for method, up in upscalers.items():
             sr, p, s, seconds = measure(up, lr, hr, scale)
@@ -203,6 +199,40 @@ def sample_images() -> dict[str, Tensor]:
 def write_json(results: Mapping, path: str | Path, device: str | torch.device = "cpu") -> Path:
     """Write results as JSON, atomically, with a ``machine`` entry saying where the ``device`` timings ran."""
     return write_text(path, json.dumps({"machine": machine(device), **results}, indent=2) + "\n")
+
+
+# The READMEs' figure: Set14's baboon, whose fur and whiskers show what each method does with texture.
+FIGURE_IMAGE = ("Set14", "img_001", (340, 110, 80, 80))  # set, image, (top, left, height, width) in HR pixels
+FIGURE_TITLES = {"bicubic": "bicubic", "srresnet": "SRResNet", "srgan-mse": "SRGAN-MSE", "srgan": "SRGAN"}
+
+
+def readme_figure(
+    upscalers: Mapping[str, Upscaler],
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    image: tuple[str, str, tuple[int, int, int, int]] = FIGURE_IMAGE,
+    note: str = "",
+) -> Path:
+    """Write the READMEs' comparison figure: LR, bicubic, the networks and HR on one benchmark image, zoomed.
+
+    Of ``upscalers``, those named in ``FIGURE_TITLES`` are shown (in its order), each with its PSNR / SSIM
+    on the whole image; ``note`` (e.g. which weights made it) goes into the PNG's metadata.
+    """
+    from srlib.plot import zoom_figure
+
+    set_name, name, box = image
+    pairs = {n: (hr, lr) for n, hr, lr in benchmark_pairs(set_name)}
+    hr_path, lr_path = pairs[name]
+    lr = load_image(lr_path)[None].to(torch.device(device))
+    hr = modcrop(load_image(hr_path)[None], 4)
+    panels, captions = {"LR": lr.cpu()}, {}
+    for method, title in FIGURE_TITLES.items():
+        if method in upscalers:
+            sr, p, s, _ = measure(upscalers[method], lr, hr, 4, gray=is_grayscale(hr_path))
+            panels[title], captions[title] = sr, f"{p:.2f} dB / {s:.3f}"
+    panels["HR"] = hr
+    zoom_figure(panels, box, captions, title=f"{set_name} {name}, HR", path=path, note=note)
+    return Path(path)
 
 
 def reproduce(

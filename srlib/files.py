@@ -77,13 +77,14 @@ def check_writable(path: str | Path, folder: bool = False) -> Path:
 
 
 def _no_space(error: BaseException, folder: Path) -> bool:
-    """Whether a failed write ran out of disk: ENOSPC, or a library's wrapped message, or a full disk."""
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    if "No space left" in str(error) or "os error 28" in str(error):
-        return True
-    try:  # torch.save reports a full disk as a RuntimeError without the reason
-        return isinstance(error, RuntimeError) and shutil.disk_usage(folder).free < 1 << 20
+    """Whether a failed write ran out of disk: by errno (ENOSPC, EDQUOT) when the error has one, else by the
+    disk's free space (torch.save and safetensors report a full disk without an errno)."""
+    if isinstance(error, UserError):  # already says what went wrong
+        return False
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
     except OSError:
         return False
 

@@ -24,8 +24,10 @@ import math
 GPUS = {"T4": {"fp32": 8.1e12, "fp16": 65e12}}
 UTILISATION = {"fp32": 0.43, "fp16": 0.15}
 # The least a step costs, whatever its FLOPs: on an H200, an SRResNet step (batch 16, 96x96, fp32) took
-# 17 ms and one of batch 64 took 18 ms (weights/training/step_speed_h200.txt): four times the arithmetic in
-# about the same time, so those 17 ms are per-step overhead. We assume the same floor on other GPUs.
+# 17 ms and one of batch 64 took 18 ms (srlib/pretrained/training/step_speed_h200_round1.txt): four times
+# the arithmetic in about the same time, so those 17 ms are per-step overhead. We assume the same floor on
+# other GPUs: an assumption, not a T4 measurement (a T4's overhead may well be larger, so a T4 step is
+# estimated as a range, `srlib.profiles.colab_estimate`).
 STEP_FLOOR_S = 0.017
 # VGG19's convolutions (output channels) and max-pools ("M") up to conv5_4
 VGG19_TO_5_4 = (64, 64, "M", 128, 128, "M", *[256] * 4, "M", *[512] * 4, "M", *[512] * 4)

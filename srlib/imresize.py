@@ -4,8 +4,13 @@ Resizing is a linear map along each axis: every output pixel is a weighted sum o
 `resize_matrix` builds that map the way MATLAB's `imresize` does (Keys' cubic kernel with a = -0.5, the
 kernel stretched to anti-alias when shrinking, mirrored borders, output size ``ceil(scale * size)``), and
 `imresize` applies it to a batch as two matrix products, so it runs on the CPU or a GPU alike.
-The low-resolution images of the SR benchmarks were made with MATLAB's ``imresize(hr, 1/4)``, so this is
-the degradation we train with.
+
+The low-resolution images of the SR benchmarks were made with MATLAB's ``imresize(hr, 1/4)`` on 8-bit
+images: it resizes the rows, rounds to 8 bits, then resizes the columns and rounds again, and the MATLAB
+that made them repeated the edge pixel past the borders (the older ``imresize.m`` clamps its indices, where
+later ones mirror). `make_lr` does all of this and gives every value of the Set5, Set14 and BSD100 x4 LR
+files; it is the degradation we train and evaluate with. (MATLAB's NIQE, whose published values
+`srlib.niqe` matches, mirrors: so `imresize` keeps the mirrored border by default.)
 """
 
 from __future__ import annotations
@@ -20,10 +25,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from srlib.constants import METHODS
 from srlib.errors import UserError, check_type
 from srlib.runtime import available_memory
-
-METHODS = ("nearest", "bilinear", "bicubic")
 
 
 def check_factor(scale: object, integer: bool = True) -> float:
@@ -61,10 +65,24 @@ KERNELS: dict[str, tuple[Callable[[Tensor], Tensor], float]] = {
 }
 
 
+BORDERS = ("symmetric", "replicate")
+
+
 def resize_matrix(
-    in_size: int, out_size: int, scale: float, kernel: str = "cubic", antialias: bool = True
+    in_size: int,
+    out_size: int,
+    scale: float,
+    kernel: str = "cubic",
+    antialias: bool = True,
+    border: str = "symmetric",
 ) -> Tensor:
-    """The (out_size, in_size) float64 matrix that resizes one axis as MATLAB's ``imresize`` does."""
+    """The (out_size, in_size) float64 matrix that resizes one axis as MATLAB's ``imresize`` does.
+
+    Past an edge, ``border="symmetric"`` mirrors the image (the edge pixel repeated once), as recent MATLAB
+    does; ``"replicate"`` repeats the edge pixel, as the MATLAB that made the benchmarks' LR files did.
+    """
+    if border not in BORDERS:
+        raise UserError(f"resize_matrix: unknown border {border!r}; use one of {', '.join(BORDERS)}")
     fn, width = KERNELS[kernel]
     if scale < 1 and antialias:  # shrinking: stretch the kernel so it also low-pass filters
         base = fn
@@ -77,9 +95,12 @@ def resize_matrix(
     idx = left[:, None] + torch.arange(taps, dtype=torch.float64)[None]  # (out, taps), 1-based
     weights = fn(centre[:, None] - idx)
     weights = weights / weights.sum(dim=1, keepdim=True)
-    # MATLAB's 'symmetric' border: indices past an edge are mirrored, the edge pixel repeated.
-    idx0 = (idx.long() - 1) % (2 * in_size)
-    idx0 = torch.where(idx0 >= in_size, 2 * in_size - 1 - idx0, idx0)
+    idx0 = idx.long() - 1
+    if border == "replicate":
+        idx0 = idx0.clamp(0, in_size - 1)
+    else:
+        idx0 = idx0 % (2 * in_size)
+        idx0 = torch.where(idx0 >= in_size, 2 * in_size - 1 - idx0, idx0)
     matrix = torch.zeros(out_size, in_size, dtype=torch.float64)
     return matrix.scatter_add_(1, idx0, weights)
 
@@ -91,24 +112,23 @@ def imresize(
     size: tuple[int, int] | None = None,
     kernel: str = "cubic",
     antialias: bool = True,
+    border: str = "symmetric",
 ) -> Tensor:
     """Resize a float image batch (N, C, H, W) or image (C, H, W) like MATLAB's ``imresize``.
 
     Give either ``scale`` (output size ``ceil(scale * H), ceil(scale * W)``, as MATLAB) or ``size=(H, W)``.
     Values are not clamped: bicubic overshoots a little at edges, as it does in MATLAB before rounding.
+    ``border``: see `resize_matrix`.
     """
     out_h, out_w, scale_h, scale_w = _plan(x, scale, size, kernel)
     if not torch.isfinite(x).all():
         raise UserError("imresize: the image holds NaN or inf; check what made it")
-    return _resize(x, out_h, out_w, scale_h, scale_w, kernel, antialias)
+    return _resize(x, out_h, out_w, scale_h, scale_w, kernel, antialias, border)
 
 
-def _plan(
-    x: Tensor, scale: object, size: object, kernel: str, memory: bool = True
-) -> tuple[int, int, float, float]:
+def _plan(x: Tensor, scale: object, size: object, kernel: str) -> tuple[int, int, float, float]:
     """The checked output size and per-axis scales of `imresize`, or a one-line UserError: a float image,
-    one of ``scale`` and ``size``, at least one pixel out, and (with ``memory``) a result that fits in the
-    free memory."""
+    one of ``scale`` and ``size``, at least one pixel out, and a result that fits in the free memory."""
     check_type(x, Tensor, "imresize: the image")
     if (scale is None) == (size is None):
         raise UserError("imresize: give exactly one of scale or size")
@@ -136,8 +156,7 @@ def _plan(
             raise UserError(f"imresize: size must be two whole numbers (H, W) of at least 1, got {size!r}")
         out_h, out_w = int(size[0]), int(size[1])
         scale_h, scale_w = out_h / h, out_w / w
-    if memory:
-        check_fits(x, out_h, out_w, "imresize")
+    check_fits(x, out_h, out_w, "imresize")
     return math.ceil(out_h), math.ceil(out_w), scale_h, scale_w
 
 
@@ -160,11 +179,20 @@ def _pair(size: object) -> list[object]:
     return list(size) if isinstance(size, (tuple, list)) else []
 
 
-def _resize(x: Tensor, out_h: int, out_w: int, scale_h: float, scale_w: float, kernel: str, antialias: bool):
+def _resize(
+    x: Tensor,
+    out_h: int,
+    out_w: int,
+    scale_h: float,
+    scale_w: float,
+    kernel: str,
+    antialias: bool,
+    border: str,
+) -> Tensor:
     """`imresize` without its checks: the two matrix products."""
     h, w = x.shape[-2:]
-    rows = resize_matrix(h, out_h, scale_h, kernel, antialias).to(x.device, x.dtype)  # (out_h, h)
-    cols = resize_matrix(w, out_w, scale_w, kernel, antialias).to(x.device, x.dtype)  # (out_w, w)
+    rows = resize_matrix(h, out_h, scale_h, kernel, antialias, border).to(x.device, x.dtype)  # (out_h, h)
+    cols = resize_matrix(w, out_w, scale_w, kernel, antialias, border).to(x.device, x.dtype)  # (out_w, w)
     return rows @ x @ cols.T  # (..., h, w) -> (..., out_h, out_w)
 
 
@@ -224,14 +252,39 @@ def quantize(x: Tensor) -> Tensor:
     return (x.clamp(0, 1) * 255).round() / 255
 
 
-def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
-    """The LR batch of an HR batch in [0, 1]: MATLAB bicubic by 1/scale, clamped, and rounded to 8 bits.
+def round_half_up(levels: Tensor) -> Tensor:
+    """Grey levels rounded to 8 bits as MATLAB converts to uint8: halves away from zero, clamped to 0-255.
+    (torch's ``round`` sends halves to the even level, which misses some of MATLAB's values.)"""
+    return torch.floor(levels + 0.5).clamp(0, 255)
 
-    This is the degradation that made the benchmarks' LR files; they are 8-bit, so the rounding is kept:
-    a network never shown rounding noise meets it at test time.
+
+def make_lr(hr: Tensor, scale: int, quantize_lr: bool = True) -> Tensor:
+    """The LR batch (N, C, H, W) or image (C, H, W) of 8-bit HR in [0, 1], as MATLAB's
+    ``imresize(hr, 1/scale)`` makes it from a uint8 image: the rows resized first and rounded to 8 bits, then
+    the columns, rounded again.
+
+    This is the degradation that made the benchmarks' LR files, and it gives every value of the Set5, Set14
+    and BSD100 x4 files (tests/test_imresize.py, scripts/lr_match.py): past the borders the edge pixel is
+    repeated, not mirrored as `imresize` does by default (see the module's docstring). The files are 8-bit,
+    so the rounding is kept: a network never shown rounding noise meets it at test time. Without
+    ``quantize_lr`` the LR is resized in one float pass (same weights and borders), clamped to [0, 1] and not
+    rounded. The arithmetic is float64 (float32 on MPS, which has no float64), so that the halfway values
+    MATLAB rounds up are found.
     """
-    # imresize without its NaN and memory checks, which would wait for the GPU (or read /proc) at every
-    # training step: training crops are 8-bit pixels of a batch the trainer has checked
-    plan = _plan(hr, 1 / check_factor(scale), None, "cubic", memory=False)
-    lr = _resize(hr, *plan, "cubic", True).clamp(0, 1)
-    return quantize(lr) if quantize_lr else lr
+    scale = check_factor(scale)
+    if not quantize_lr:
+        return imresize(hr, 1 / scale, border="replicate").clamp(0, 1)
+    if hr.dim() not in (3, 4) or not hr.is_floating_point():
+        raise UserError(
+            f"make_lr: expected a float tensor (C, H, W) or (N, C, H, W), got {hr.dtype} {tuple(hr.shape)}"
+        )
+    h, w = hr.shape[-2:]
+    if min(h, w) < 1:
+        raise UserError(f"make_lr: the image is empty, {tuple(hr.shape)}")
+    dtype = torch.float32 if hr.device.type == "mps" else torch.float64
+    rows = resize_matrix(h, math.ceil(h / scale), 1 / scale, border="replicate").to(hr.device, dtype)
+    cols = resize_matrix(w, math.ceil(w / scale), 1 / scale, border="replicate").to(hr.device, dtype)
+    levels = round_half_up(hr.to(dtype) * 255)  # the uint8 image MATLAB was given
+    levels = round_half_up(rows @ levels)  # MATLAB's first pass: dimension 1 (the rows), to uint8
+    levels = round_half_up(levels @ cols.T)  # then along the columns, to uint8 again
+    return (levels / 255).to(hr.dtype)

@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import Tensor
 
 from srlib.errors import UserError
-from srlib.models import SRResNet
+from srlib.models import SRResNet, check_same_size
 from srlib.weights import load_generator, read_weights, save_generator, trained_as
 
 
@@ -42,10 +42,7 @@ def interpolate_weights(a: Mapping[str, Tensor], b: Mapping[str, Tensor], alpha:
 
 def interpolate_models(a: SRResNet, b: SRResNet, alpha: float) -> SRResNet:
     """A new SRResNet whose weights are ``(1 - alpha) a + alpha b``, in eval mode; both must be one size."""
-    if a.config() != b.config():
-        raise UserError(
-            f"different architectures, cannot interpolate: SRResNet({a.config()}) and SRResNet({b.config()})"
-        )
+    check_same_size({"A": a, "B": b}, "different architectures: cannot interpolate")
     model = SRResNet(**a.config())
     model.load_state_dict(interpolate_weights(a.state_dict(), b.state_dict(), alpha))
     return model.to(next(a.parameters()).device).eval()
@@ -59,11 +56,7 @@ def interpolate_files(a: str | Path, b: str | Path, alpha: float, out: str | Pat
     """
     _check_alpha(alpha)
     model_a, model_b = load_generator(a), load_generator(b)
-    if model_a.config() != model_b.config():
-        raise UserError(
-            f"different architectures, cannot interpolate: {a} is SRResNet({model_a.config()}), "
-            f"{b} is SRResNet({model_b.config()})"
-        )
+    check_same_size({a: model_a, b: model_b}, "different architectures: cannot interpolate")
     ends = {
         name: {"file": Path(p).name, "label": trained_as(p), "metadata": read_weights(p)[1]}
         for name, p in (("a", a), ("b", b))

@@ -12,17 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from srlib.constants import CONTENT_LOSSES, VGG_RESCALE
 from srlib.errors import UserError
 from srlib.models import TruncatedVGG19, from_model_range
-
-# The paper divides VGG feature maps by 12.75 to bring VGG losses to the scale of the pixel MSE. That factor
-# was calibrated for the original Caffe VGG19, which takes 0-255 BGR images minus the mean pixel;
-# torchvision's VGG19 (ours) takes RGB in [0, 1] normalised by the ImageNet mean and std, and has other
-# weights, so its feature maps have another scale. Hence the factor is a parameter (`PerceptualLoss`'s
-# ``vgg_rescale``), and `gradient_balance` measures the balance of content and adversarial terms it gives.
-VGG_RESCALE = 12.75
-# content loss name -> VGG layer ("mse" uses no VGG): SRGAN-VGG54 is the paper's SRGAN
-CONTENT_LOSSES = {"vgg54": "5_4", "vgg22": "2_2", "mse": None}
 
 
 def _check_same_shape(sr: Tensor, hr: Tensor) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from srlib.checkpoint import read_state_dict
 from srlib.errors import UserError
 from srlib.metrics import shave
 
@@ -40,18 +41,7 @@ def _backbone_weights(weights: str | Path | None) -> dict[str, Tensor]:
                 f"({type(e).__name__}); {how}"
             ) from None
     else:
-        path = Path(weights)
-        if not path.is_file():
-            raise UserError(f"{path}: no such file; {how}")
-        try:
-            if path.suffix == ".safetensors":
-                import safetensors.torch
-
-                state = safetensors.torch.load_file(str(path))
-            else:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # any unreadable or refused file: say which, in one line
-            raise UserError(f"{path}: not a readable state dict ({type(e).__name__}); {how}") from None
+        state = read_state_dict(weights, how)
     features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
     if not features:
         raise UserError(f"{weights or ALEXNET_URL}: no AlexNet 'features.*' weights in it; {how}")

@@ -17,12 +17,13 @@ import numbers
 from collections.abc import Callable
 from pathlib import Path
 
-import safetensors.torch
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torchvision.models import VGG19_Weights, vgg19
 
+from srlib.checkpoint import read_state_dict
+from srlib.constants import ARCH_KEYS, MAX_BLOCKS, MAX_CHANNELS, SCALES, SCALES_TEXT
 from srlib.errors import UserError
 
 
@@ -35,12 +36,6 @@ def from_model_range(x: Tensor, clamp: bool = False) -> Tensor:
     """[-1, 1] -> [0, 1]; ``clamp=True`` cuts the generator's overshoot (to show or save, not in a loss)."""
     x = (x + 1) / 2
     return x.clamp(0, 1) if clamp else x
-
-
-# sane bounds on a generator's size, checked before a network is built (from a file, flags or code): the
-# paper's is 16 blocks of 64 channels; EDSR's largest, 32 of 256
-MAX_BLOCKS = 256
-MAX_CHANNELS = 1024
 
 
 def _whole(value: object) -> object:
@@ -115,9 +110,9 @@ class SRResNet(nn.Module):
         super().__init__()
         # whole numbers only: SRResNet(4.0) would save a config of 4.0 that no loader takes
         scale, n_blocks, channels = (_whole(v) for v in (scale, n_blocks, channels))
-        if type(scale) is not int or scale not in (2, 4, 8):
+        if type(scale) is not int or scale not in SCALES:
             raise UserError(
-                f"SRResNet upscales by 2, 4 or 8 (whole numbers), not {scale!r}: pick one of those"
+                f"SRResNet upscales by {SCALES_TEXT} (whole numbers), not {scale!r}: pick one of those"
             )
         for name, value, low, high in (
             ("n_blocks", n_blocks, 0, MAX_BLOCKS),
@@ -136,13 +131,21 @@ class SRResNet(nn.Module):
 
     def config(self) -> dict[str, int]:
         """The constructor arguments, saved beside the weights: ``SRResNet(**config)`` rebuilds it."""
-        return {"scale": self.scale, "n_blocks": self.n_blocks, "channels": self.channels}
+        return {k: getattr(self, k) for k in ARCH_KEYS}
 
     def forward(self, lr: Tensor) -> Tensor:
         _check_images(lr, 3, "SRResNet")
         x = self.head(lr)  # (N, C, h, w)
         x = x + self.body_end(self.blocks(x))  # long skip over all residual blocks
         return self.tail(self.upsample(x))  # (N, 3, scale*h, scale*w)
+
+
+def check_same_size(models: dict[str | Path, SRResNet], why: str) -> None:
+    """A one-line UserError, ending with ``why``, unless the named generators have one architecture (the same
+    scale, blocks and channels: `SRResNet.config`)."""
+    if len({tuple(m.config().items()) for m in models.values()}) > 1:
+        sizes = ", ".join(f"{name} is SRResNet({m.config()})" for name, m in models.items())
+        raise UserError(f"{sizes}: {why}")
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -223,15 +226,7 @@ def _vgg19_state_dict(weights: str | Path) -> dict[str, Tensor]:
                 f"could not download the ImageNet VGG19 weights ({e}): {_VGG_HELP}, "
                 "or use weights=None or the 'mse' content loss"
             ) from e
-    path = Path(weights)
-    if not path.is_file():
-        raise UserError(f"VGG19 weights file {path} does not exist: {_VGG_HELP}, or pass 'imagenet'")
-    try:
-        if path.suffix == ".safetensors":
-            return safetensors.torch.load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(f"cannot read VGG19 weights from {path} ({e}): {_VGG_HELP}") from e
+    return read_state_dict(weights, f"VGG19's weights: {_VGG_HELP}, or pass 'imagenet'")
 
 
 class TruncatedVGG19(nn.Module):

@@ -1,4 +1,4 @@
-"""A blind mean-opinion-score (MOS) test at home, as in the SRGAN paper's section 3.4.
+"""A blind mean-opinion-score (MOS) test at home, as in the SRGAN paper's section 3.3.
 
 The paper showed 26 raters each image of each method, one at a time, in random order and without labels,
 and asked for a score from 1 (bad quality) to 5 (excellent quality); a method's MOS is the mean of its

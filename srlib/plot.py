@@ -66,6 +66,43 @@ def comparison_figure(
     return fig
 
 
+def zoom_figure(
+    panels: Mapping[str, Tensor],
+    box: tuple[int, int, int, int],
+    captions: Mapping[str, str] | None = None,
+    overview: str = "HR",
+    title: str = "",
+    path: str | Path | None = None,
+    note: str = "",
+) -> Figure:
+    """One image whole with a red box, then that box zoomed in every panel: a small figure for a README.
+
+    ``panels`` maps a title to an image, as in `comparison_figure` (an LR panel, smaller, is cropped at
+    its scale); ``box`` is (top, left, height, width) in the largest image's pixels; the panel named
+    ``overview`` is the one shown whole, titled ``title`` (default: its name). ``note`` is stored in the
+    PNG's Description (e.g. which weights made it), so a test can tell a stale figure.
+    """
+    arrays = {k: to_numpy(v) for k, v in panels.items()}
+    big_h, big_w = max(a.shape[0] for a in arrays.values()), max(a.shape[1] for a in arrays.values())
+    top, left, bh, bw = box
+    n = len(arrays)
+    fig = Figure(figsize=(1.9 * (n + big_w / big_h * bh / bw), 2.3), layout="constrained")
+    axes = fig.subplots(1, n + 1, width_ratios=[big_w / big_h * bh / bw] + [1] * n)
+    axes[0].imshow(arrays[overview], interpolation="antialiased")
+    axes[0].add_patch(Rectangle((left, top), bw, bh, fill=False, edgecolor="red", linewidth=1.5))
+    axes[0].set_title(title or overview, fontsize=9)
+    for ax, (title, a) in zip(axes[1:], arrays.items(), strict=True):
+        sy, sx = a.shape[0] / big_h, a.shape[1] / big_w  # an LR panel is smaller
+        crop = a[int(top * sy) : int((top + bh) * sy), int(left * sx) : int((left + bw) * sx)]
+        ax.imshow(crop, interpolation="nearest")
+        ax.set_title(title + (f"\n{captions[title]}" if captions and title in captions else ""), fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    if path is not None:
+        save_figure(fig, path, metadata={"Description": note} if note else None)
+    return fig
+
+
 def curves_figure(
     history: Mapping[str, Sequence[float]],
     x: str = "step",
@@ -86,10 +123,12 @@ def curves_figure(
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Save a figure atomically (the format comes from the suffix)."""
+def save_figure(
+    fig: Figure, path: str | Path, dpi: int = 100, metadata: Mapping[str, str] | None = None
+) -> Path:
+    """Save a figure atomically (the format comes from the suffix); ``metadata``: the file's text fields."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png", metadata=metadata)
     return Path(path)
 
 

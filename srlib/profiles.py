@@ -70,7 +70,7 @@ class Profile:
         return (
             f"profile {self.name!r} on {self.device}: SRResNet {self.n_blocks} blocks x {self.channels} "
             f"channels, batch {self.batch_size} of {self.crop}x{self.crop}, {self.train_steps:,} steps; "
-            f"SRGAN {self.srgan_steps:,} steps{budget} (set {ENV_VAR}=smoke|cpu|gpu to change)"
+            f"SRGAN {self.srgan_steps:,} steps{budget} (set {ENV_VAR}={'|'.join(PROFILES)} to change)"
         )
 
 
@@ -158,7 +158,11 @@ PROFILES = tuple(_PROFILES)
 
 
 def colab_estimate(gpu: str = "T4") -> str:
-    """How the colab profile's step counts follow from FLOPs and the GPU's throughput, one line per model."""
+    """How the colab profile's step counts follow from FLOPs and the GPU's throughput, one line per model,
+    then the range of step times a T4 is likely to give: an estimate from `srlib.flops`, not a measurement
+    (no T4 timing has been recorded here). Its fast end is the fp16 estimate, floored at the per-step
+    overhead measured on an H200; its slow end the fp32 rate, should the tensor cores gain nothing on the
+    64-channel layers."""
     colab = _PROFILES["colab"]
     lines = []
     runs = ("SRResNet", _srresnet, colab.train_steps), ("SRGAN", _srgan, colab.srgan_steps)
@@ -173,6 +177,14 @@ def colab_estimate(gpu: str = "T4") -> str:
         lines.append(
             f"{model}: {flops / 1e9:,.0f} GFLOP per step (batch 16 of 96x96); on a {gpu}, "
             f"{'; '.join(rates)}; {steps:,} steps = {minutes:.1f} min in {COLAB_PRECISION}"
+        )
+    for model, flops, steps in runs:
+        fast, slow = (step_seconds(flops, gpu, precision) for precision in ("fp16", "fp32"))
+        fewest = steps_in(COLAB_MINUTES, flops, gpu, "fp32")
+        lines.append(
+            f"estimate, not a measurement: a {gpu} likely takes {fast * 1e3:.0f}-{slow * 1e3:.0f} ms per "
+            f"{model} step (fp16 estimate to fp32 rate, by srlib.flops), so {fewest:,}-{steps:,} steps in "
+            f"{COLAB_MINUTES:g} minutes; the run stops on time either way"
         )
     return "\n".join(lines)
 

@@ -23,10 +23,16 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from srlib.constants import AMP_CHOICES
 from srlib.errors import UserError
 
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
+
+
+# Running out of memory, told by the exception's type: Python's MemoryError, torch's OutOfMemoryError (a
+# GPU's). torch's CPU allocator raises a plain RuntimeError, not caught as such: `check_memory`
+# (srlib.upscale_files) refuses oversized work on the CPU before it starts.
+OUT_OF_MEMORY = (MemoryError, torch.OutOfMemoryError)
 
 
 def pick_device(name: str | None = None) -> torch.device:

@@ -4,6 +4,7 @@ A run is one `TrainConfig` and one folder, ``config.out``:
 
     config.json          the settings, and where the run executed (device, precision, torch)
     checkpoint.pt        weights, optimisers, step, RNG states and history: resuming continues bit-exactly
+                         on the CPU (on a GPU, cuDNN's kernels are not deterministic: last bits can differ)
     history.csv          losses every ``log_every`` steps (`read_history` loads it for `srlib.plot`)
     val.csv              PSNR / SSIM on held-out images every ``val_every`` steps, beside bicubic's
     val/step_XXXXXX.png  an LR | bicubic | SR | HR panel of the first validation image
@@ -38,8 +39,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, fields, replace
-from os import PathLike, fspath
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -49,8 +49,9 @@ from torch.optim.lr_scheduler import MultiStepLR
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from srlib.checkpoint import load_checkpoint, save_checkpoint
-from srlib.datasets import BENCHMARKS, data_root
+from srlib.checkpoint import load_checkpoint, new_names, save_checkpoint
+from srlib.config import TrainConfig
+from srlib.datasets import data_root
 from srlib.errors import UserError
 from srlib.evaluate import baseline, check_scorable, evaluate_images, sample_images
 from srlib.files import folder_lock, remove_stale_temporaries, write_text
@@ -58,18 +59,16 @@ from srlib.images import image_files, load_image
 from srlib.imresize import make_lr
 from srlib.inference import as_upscaler
 from srlib.losses import (
-    CONTENT_LOSSES,
-    VGG_RESCALE,
     PerceptualLoss,
     discriminator_loss,
     gradient_balance,
     pixel_mse,
 )
-from srlib.models import Discriminator, SRResNet, to_model_range
+from srlib.models import Discriminator, SRResNet, check_same_size, to_model_range
 from srlib.plot import comparison_figure
-from srlib.runtime import AMP_CHOICES, Runtime, available_memory
+from srlib.runtime import Runtime, available_memory
 from srlib.sampler import CropSampler
-from srlib.weights import MAX_BLOCKS, MAX_CHANNELS, load_generator, save_generator
+from srlib.weights import load_generator, save_generator
 
 logger = logging.getLogger(__name__)
 
@@ -85,132 +84,6 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 VAL_COLUMNS = ("step", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
-PATH_FIELDS = ("out", "data", "val_dir", "init", "vgg_weights")
-MAX_D_STEPS = 100  # discriminator updates per generator update (the paper: 1; WGANs: 5)
-DEFAULT_STEPS = {"srresnet": 1_000_000, "srgan": 200_000}  # the paper: 10^6; 10^5 + 10^5
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run; saved as config.json and inside every checkpoint."""
-
-    out: str  # the run folder
-    model: str = "srresnet"  # "srresnet" (pixel MSE) or "srgan" (content + adversarial loss)
-    data: str | None = None  # folder of HR training images; None: $SRLIB_DATA/train (T91 + BSDS200, 291)
-    max_images: int | None = None  # use only the first N training images (sorted by path); None: all
-    steps: int | None = None  # None: the paper's, DEFAULT_STEPS[model]
-    batch_size: int = 16  # total over all processes
-    crop: int = 96  # HR crop side; LR inputs are crop // scale
-    scale: int = 4
-    n_blocks: int = 16
-    channels: int = 64
-    learning_rate: float = 1e-4  # Adam; SRGAN drops it tenfold at decay_step
-    betas: tuple[float, float] = (0.9, 0.999)
-    seed: int = 0
-    quantize_lr: bool = True  # round LR inputs to 8 bits, as the benchmarks' LR files are
-    init: str | None = None  # generator weights to start from (.safetensors, checkpoint.pt); SRGAN needs it
-    # SRGAN only
-    content: str = "vgg54"  # "vgg54", "vgg22" or "mse"
-    vgg_weights: str | None = "imagenet"  # "imagenet", a path to torchvision vgg19 weights, or None (random)
-    vgg_rescale: float = VGG_RESCALE  # VGG features are divided by this (12.75: calibrated for Caffe's VGG19)
-    adv_weight: float = 1e-3
-    d_channels: int = 64  # discriminator width (64 in the paper)
-    decay_step: int | None = None  # both learning rates drop tenfold after this step; None: steps // 2
-    real_label: float = 1.0  # D's target for HR images; 0.9 is one-sided label smoothing
-    d_steps: int = 1  # discriminator updates per generator update (on the same batch)
-    d_every: int = 1  # ... made every d_every steps (2: D learns half as often)
-    # bookkeeping
-    log_every: int = 100
-    val_every: int = 1000
-    checkpoint_every: int = 1000
-    snapshot_every: int | None = None  # also keep the generator every this many steps, in snapshots/
-    val_dir: str | None = None  # held-out HR images; None: the scikit-image samples (never the benchmarks)
-    device: str | None = None  # None: CUDA, then MPS, then CPU
-    amp: str = "auto"  # "auto" (bf16 on compute capability >= 8, fp16 below), "bf16", "fp16", "off"
-
-    def __post_init__(self) -> None:
-        if self.steps is None:
-            self.steps = DEFAULT_STEPS.get(self.model, DEFAULT_STEPS["srresnet"])
-        if isinstance(self.amp, bool):  # configs written before amp had choices
-            self.amp = "auto" if self.amp else "off"
-        self.betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else (self.betas,)
-        for name in PATH_FIELDS:  # paths as strings: config.json and checkpoints hold them as such
-            if isinstance(getattr(self, name), PathLike):
-                setattr(self, name, fspath(getattr(self, name)))
-
-    def check(self) -> None:
-        """A one-line UserError for settings no run can use, before anything is built."""
-        self.check_types()
-        if self.model not in DEFAULT_STEPS:
-            raise UserError(f"unknown model {self.model!r}; choose from {', '.join(DEFAULT_STEPS)}")
-        if self.content not in CONTENT_LOSSES:
-            raise UserError(f"unknown content loss {self.content!r}; choose from {', '.join(CONTENT_LOSSES)}")
-        if self.amp not in AMP_CHOICES:
-            raise UserError(f"amp must be one of {', '.join(AMP_CHOICES)}, not {self.amp!r}")
-        positive = ("steps", "batch_size", "crop", "scale", "channels", "d_channels", "d_steps", "d_every")
-        positive += ("log_every", "val_every", "checkpoint_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("snapshot_every", "decay_step", "max_images"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1 (or not given), got {getattr(self, name)}")
-        if self.n_blocks < 0:
-            raise UserError(f"n_blocks must be 0 or more, got {self.n_blocks}")
-        for name, most in (
-            ("n_blocks", MAX_BLOCKS),
-            ("channels", MAX_CHANNELS),
-            ("d_channels", MAX_CHANNELS),
-        ):
-            if getattr(self, name) > most:  # a network that size would fill the memory before a step
-                raise UserError(f"{name} must be at most {most}, got {getattr(self, name)}")
-        if self.d_steps > MAX_D_STEPS:  # each step would take that many discriminator updates: a hang
-            raise UserError(f"d_steps must be at most {MAX_D_STEPS} (the paper: 1), got {self.d_steps}")
-        if self.scale not in (2, 4, 8):
-            raise UserError(f"scale must be 2, 4 or 8, got {self.scale}")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise UserError(f"the learning rate must be a positive number, got {self.learning_rate}")
-        if not (math.isfinite(self.vgg_rescale) and self.vgg_rescale > 0):
-            raise UserError(f"vgg_rescale must be a positive number, got {self.vgg_rescale}")
-        if not (math.isfinite(self.adv_weight) and self.adv_weight >= 0):
-            raise UserError(f"the adversarial weight must be 0 or more, got {self.adv_weight}")
-        if not 0.5 < self.real_label <= 1:
-            raise UserError(
-                f"real_label must be in (0.5, 1] (0.9 is one-sided smoothing), got {self.real_label}"
-            )
-        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63):
-            raise UserError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
-        if self.crop % self.scale:
-            raise UserError(f"the crop ({self.crop}) must be a multiple of the scale ({self.scale})")
-        if self.val_dir and set(Path(self.val_dir).resolve().parts) & {*BENCHMARKS, "benchmarks"}:
-            raise UserError(
-                f"{self.val_dir} is a benchmark set, kept for evaluation: validate on other images"
-            )
-
-    def check_types(self) -> None:
-        """A one-line UserError for a setting of the wrong type (from Python, not the CLI): a float where a
-        count is wanted, a string where a number or a flag is."""
-        whole = ("steps", "batch_size", "crop", "scale", "n_blocks", "channels", "seed", "d_channels")
-        whole += ("d_steps", "d_every", "log_every", "val_every", "checkpoint_every")
-        optional = ("snapshot_every", "decay_step", "max_images")
-        for name in whole + optional:
-            value = getattr(self, name)
-            if not (type(value) is int or (value is None and name in optional)):
-                raise UserError(f"{name} must be a whole number, got {value!r}")
-        number = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)  # noqa: E731
-        for name in ("learning_rate", "vgg_rescale", "adv_weight", "real_label"):
-            if not number(getattr(self, name)):
-                raise UserError(f"{name} must be a number, got {getattr(self, name)!r}")
-        if len(self.betas) != 2 or not all(number(b) and 0 <= b < 1 for b in self.betas):
-            raise UserError(f"betas must be two numbers in [0, 1) (Adam's), got {self.betas!r}")
-        if not isinstance(self.quantize_lr, bool):
-            raise UserError(f"quantize_lr must be True or False, got {self.quantize_lr!r}")
-        for name in PATH_FIELDS:
-            value = getattr(self, name)
-            if not (isinstance(value, str) or (value is None and name != "out")):
-                raise UserError(f"{name} must be a path, got {value!r}")
-
-
 # settings that may change when a run is resumed; a change to any other (architecture, data) is refused
 RESUMABLE = {
     "out", "steps", "learning_rate", "device", "amp", "log_every", "val_every", "checkpoint_every",
@@ -238,7 +111,13 @@ def load_resumable(path: Path) -> tuple[dict[str, Any], TrainConfig]:
 
 
 def refuse_unresumable(path: Path, saved: TrainConfig, changes: dict[str, Any]) -> None:
-    """A one-line UserError when ``changes`` touch a setting a resumed run keeps (architecture, data)."""
+    """A one-line UserError when ``changes`` touch a setting a resumed run keeps (model, architecture,
+    data)."""
+    if "model" in changes:
+        raise UserError(
+            f"{path} is a checkpoint of an {saved.model} run, not {changes['model']}: resume it with "
+            f"`srlib train {saved.model} --resume`, or start the {changes['model']} run in another --out"
+        )
     refused = [
         f"{k} (saved {getattr(saved, k)!r}, now {v!r})" for k, v in changes.items() if k not in RESUMABLE
     ]
@@ -283,8 +162,7 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     columns = {k: [float(r[k]) if r[k] else math.nan for r in rows] for k in (rows[0] if rows else {})}
-    if "lr" in columns:
-        columns["learning_rate"] = columns.pop("lr")
+    columns = new_names(columns)
     return {k: v for k, v in columns.items() if not all(math.isnan(x) for x in v)}
 
 
@@ -320,11 +198,13 @@ def check_batch_memory(config: TrainConfig, runtime: Runtime) -> None:
 
 
 class Due(NamedTuple):
-    """What to do after a step: append to the history, validate, write a checkpoint, stop."""
+    """What to do after a step: append to the history, validate, write a checkpoint, keep a generator
+    snapshot, stop."""
 
     log: bool
     validate: bool
     checkpoint: bool
+    snapshot: bool
     stop: bool
 
 
@@ -411,11 +291,7 @@ class Trainer:
         generator = SRResNet(c.scale, c.n_blocks, c.channels)
         if c.init and not self.resuming:  # a resumed run takes its weights from the checkpoint
             init = load_generator(c.init)
-            if init.config() != generator.config():
-                raise UserError(
-                    f"{c.init} holds SRResNet({init.config()}), but this run is SRResNet"
-                    f"({generator.config()}): give the same scale, blocks and channels"
-                )
+            check_same_size({c.init: init, "this run": generator}, "give the same scale, blocks and channels")
             generator.load_state_dict(init.state_dict())
         return generator
 
@@ -518,6 +394,8 @@ class Trainer:
                     self.validate()
                 if due.checkpoint:
                     self.save_checkpoint()
+                if due.snapshot:
+                    self.save_snapshot()
                 if due.stop:
                     break
 
@@ -542,7 +420,8 @@ class Trainer:
         check = logs or (asked and self.rt.world == 1)
         stop = s == last or (check and self.rt.any(late or asked))
         validate = s % c.val_every == 0 or (stop and not asked)  # a signal wants a quick end
-        return Due(logs or stop, validate, s % c.checkpoint_every == 0 or stop, stop)
+        snapshot = c.snapshot_every is not None and s % c.snapshot_every == 0  # not only at checkpoints
+        return Due(logs or stop, validate, s % c.checkpoint_every == 0 or stop, snapshot, stop)
 
     def read_losses(self, losses: dict[str, Tensor]) -> dict[str, float]:
         """Losses as floats averaged over processes; NaN or inf stops the run, keeping the last checkpoint."""
@@ -550,16 +429,20 @@ class Trainer:
         out = dict(zip(losses, values.tolist(), strict=True))
         bad = [(k, v) for k, v in out.items() if not math.isfinite(v)]
         if bad:
-            kept = (
-                f"the last good checkpoint is {self.checkpoint_path} (step {self.saved_step})"
-                if self.saved_step is not None
-                else "no checkpoint was written yet"
-            )
-            raise UserError(
-                f"loss became {bad[0][1]} at step {self.step} ({bad[0][0]}); {kept}; lower the learning rate "
-                f"(--lr, now {self.config.learning_rate:g}) and resume from it, or start again"
-            )
+            raise self.diverged(f"loss became {bad[0][1]} at step {self.step} ({bad[0][0]})")
         return out
+
+    def diverged(self, what: str) -> UserError:
+        """The one-line error that ends a run whose numbers blew up: ``what``, and where to go on from."""
+        kept = (
+            f"the last good checkpoint is {self.checkpoint_path} (step {self.saved_step})"
+            if self.saved_step is not None
+            else "no checkpoint was written yet"
+        )
+        return UserError(
+            f"{what}; {kept}; lower the learning rate (--lr, now {self.config.learning_rate:g}) and resume "
+            "from it, or start again"
+        )
 
     def log(self, values: dict[str, float]) -> None:
         """Append a row to the history and rewrite history.csv."""
@@ -621,21 +504,14 @@ class Trainer:
         finite = self.rt.all_mean(finite.float())  # every process decides alike
         if not bool((finite == 1).all()):
             bad = [k for k, ok in zip(tensors, finite.tolist(), strict=True) if ok < 1]
-            kept = (
-                f"the last good checkpoint is {self.checkpoint_path} (step {self.saved_step})"
-                if self.saved_step is not None
-                else "no checkpoint was written yet"
-            )
-            raise UserError(
+            raise self.diverged(
                 f"{len(bad)} of {len(tensors)} weight tensors became NaN or inf by step {self.step} (e.g. "
-                f"{bad[0]}); {kept}; lower the learning rate (--lr, now {self.config.learning_rate:g}) and "
-                "resume from it, or start again"
+                f"{bad[0]})"
             )
 
     def save_checkpoint(self) -> None:
-        """Write checkpoint.pt atomically (`srlib.checkpoint`), and a generator snapshot when one is due.
-
-        Only finite weights are written (`check_finite`)."""
+        """Write checkpoint.pt atomically (`srlib.checkpoint`); only finite weights are written
+        (`check_finite`)."""
         self.check_finite()
         data_states = [self.sampler.generator.get_state()]
         if self.rt.world > 1:  # every process draws its own crops: keep all their generator states
@@ -656,12 +532,15 @@ class Trainer:
                 },
             }
             save_checkpoint(state, self.checkpoint_path)
-            every = self.config.snapshot_every
-            if every and self.step % every == 0:
-                extra = {"model": self.config.model, "content": self.config.content, "step": self.step}
-                path = self.run_dir / "snapshots" / f"generator_step_{self.step:07d}.safetensors"
-                save_generator(self.generator, path, extra)
         self.saved_step = self.step
+
+    def save_snapshot(self) -> None:
+        """Keep the generator of this step in snapshots/ (finite weights only), for `snapshot_every`."""
+        self.check_finite()
+        if self.rt.main:
+            extra = {"model": self.config.model, "content": self.config.content, "step": self.step}
+            path = self.run_dir / "snapshots" / f"generator_step_{self.step:07d}.safetensors"
+            save_generator(self.generator, path, extra)
 
     def _resume_checkpoint(self) -> dict[str, Any]:
         ckpt, saved = load_resumable(self.checkpoint_path)
@@ -675,8 +554,6 @@ class Trainer:
                 obj.load_state_dict(ckpt[name])
         self.step, self.seconds, self.saved_step = ckpt["step"], ckpt["seconds"], ckpt["step"]
         self.history, self.val_history = ckpt["history"], ckpt["val_history"]
-        if "lr" in self.history:  # checkpoints of earlier versions
-            self.history["learning_rate"] = self.history.pop("lr")
         factor = self.config.learning_rate / ckpt["config"]["learning_rate"]  # a new rate scales the schedule
         for obj in self.state_objects().values():
             if isinstance(obj, torch.optim.Optimizer):
@@ -741,7 +618,9 @@ class SRGANTrainer(Trainer):
         self.d_optimizer = torch.optim.Adam(
             self.discriminator.parameters(), lr=c.learning_rate, betas=c.betas
         )
-        decay = c.decay_step or c.steps // 2  # fixed when the run starts: resuming with more steps keeps it
+        # fixed when the run starts (resuming with more steps keeps it); at least 1, as a milestone at 0 would
+        # start the run at the decayed rate (steps=1)
+        decay = c.decay_step or max(1, c.steps // 2)
         self.g_scheduler = MultiStepLR(self.g_optimizer, [decay], gamma=0.1)
         self.d_scheduler = MultiStepLR(self.d_optimizer, [decay], gamma=0.1)
         self.g_scaler, self.d_scaler = self.rt.grad_scaler(), self.rt.grad_scaler()

@@ -16,7 +16,7 @@ from srlib.imresize import upscale
 from srlib.inference import InferenceSRResNet, for_inference, receptive_radius, tile_counts, upscale_image
 from srlib.metrics import rgb_to_gray
 from srlib.models import SRResNet
-from srlib.runtime import available_memory
+from srlib.runtime import OUT_OF_MEMORY, available_memory
 
 
 def _read_alpha(path: Path) -> Tensor | None:
@@ -98,9 +98,7 @@ def upscale_file(
     check_memory(model, *lr.shape[-2:], tile, overlap)
     try:
         sr = upscale_image(model, lr, tile, overlap)
-    except (torch.OutOfMemoryError, RuntimeError) as e:
-        if "memory" not in str(e):
-            raise
+    except OUT_OF_MEMORY:
         raise UserError(
             f"{path}: out of memory upscaling {lr.shape[2]}x{lr.shape[1]} pixels; "
             f"use smaller tiles (--tile {min(tile or 256, 256) // 2})"

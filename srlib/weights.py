@@ -8,6 +8,7 @@ training ``checkpoint.pt`` directly, with ``torch.load(weights_only=True)``, whi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from os import PathLike
@@ -18,10 +19,19 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
-from srlib.checkpoint import ARCH_KEYS, load_checkpoint
+from srlib.checkpoint import load_checkpoint
+from srlib.constants import (
+    ARCH_KEYS,
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    PRETRAINED,
+    RENAMED_PRETRAINED,
+    SCALES,
+    SCALES_TEXT,
+)
 from srlib.errors import UserError, check_type
 from srlib.files import atomic_path
-from srlib.models import MAX_BLOCKS, MAX_CHANNELS, SRResNet
+from srlib.models import SRResNet
 from srlib.runtime import pick_device
 
 ARCHITECTURE = "SRResNet"
@@ -105,17 +115,17 @@ def check_architecture(config: object, where: str = "") -> dict[str, int]:
     file or a flag asking for a billion blocks is refused before any memory is taken.
     """
     prefix = f"{where}: " if where else ""
-    keys = ("scale", "n_blocks", "channels")
+    keys = ARCH_KEYS
     if not (isinstance(config, dict) and set(config) == set(keys)):
         raise UserError(f"{prefix}the config must hold exactly {', '.join(keys)}, got {config!r}")
     if not all(isinstance(config[k], int) and not isinstance(config[k], bool) for k in keys):
         raise UserError(f"{prefix}the config must hold whole numbers, got {config!r}")
-    bounds = {"scale": (2, 8), "n_blocks": (0, MAX_BLOCKS), "channels": (1, MAX_CHANNELS)}
+    bounds = {"scale": (min(SCALES), max(SCALES)), "n_blocks": (0, MAX_BLOCKS), "channels": (1, MAX_CHANNELS)}
     for k, (low, high) in bounds.items():
         if not low <= config[k] <= high:
             raise UserError(f"{prefix}{k} must be from {low} to {high}, got {config[k]}")
-    if config["scale"] not in (2, 4, 8):
-        raise UserError(f"{prefix}scale must be 2, 4 or 8, got {config['scale']}")
+    if config["scale"] not in SCALES:
+        raise UserError(f"{prefix}scale must be {SCALES_TEXT}, got {config['scale']}")
     return {k: config[k] for k in keys}
 
 
@@ -182,26 +192,28 @@ def check_scale(model: SRResNet, scale: int) -> None:
         )
 
 
-def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write the generator of a training checkpoint as ``.safetensors``, with its training config and step."""
+def export_generator(
+    checkpoint: str | Path, out: str | Path, extra_metadata: dict[str, str] | None = None
+) -> Path:
+    """Write the generator of a training checkpoint as ``.safetensors``, with its training config and the
+    step it was trained to (the checkpoint's, not the planned ``steps``: a run stopped on time has fewer),
+    and ``extra_metadata`` (e.g. the notebook's profile)."""
     _, metadata = read_weights(checkpoint)
     model = load_generator(checkpoint)
     extra = {k: metadata[k] for k in ("model", "content", "step", "train_config") if metadata.get(k)}
-    return save_generator(model, out, extra)
+    return save_generator(model, out, extra | dict(extra_metadata or {}))
 
 
-# Generators shipped inside the package (srlib/pretrained/); their model card is weights/README.md.
-PRETRAINED = ("srresnet_x4", "srgan_mse_x4")
-RENAMED = {"srgan_x4": "srgan_mse_x4"}  # old name -> new name; the old names still load, with a notice
+# Generators shipped inside the package (`srlib.constants.PRETRAINED`); their model card is weights/README.md.
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 log = logging.getLogger(__name__)
 
 
 def pretrained_path(name: str) -> Path:
     """The file of a shipped generator, or a UserError saying which names exist and how to make one."""
-    if name in RENAMED:
-        log.warning(f"srlib: {name!r} is now called {RENAMED[name]!r} (it is SRGAN-MSE); old name to go")
-        name = RENAMED[name]
+    if name in RENAMED_PRETRAINED:
+        name, old = RENAMED_PRETRAINED[name], name
+        log.warning(f"srlib: {old!r} is now called {name!r} (it is SRGAN-MSE); old name to go")
     if name not in PRETRAINED:
         raise UserError(f"unknown pretrained model {name!r}; choose from {', '.join(PRETRAINED)}")
     path = PRETRAINED_DIR / f"{name}.safetensors"
@@ -211,6 +223,11 @@ def pretrained_path(name: str) -> Path:
             "train your own with `srlib train` and `srlib export`, then pass --weights"
         )
     return path
+
+
+def pretrained_sha256(name: str) -> str:
+    """The sha256 of a shipped generator's file: which weights a figure or table was made with."""
+    return hashlib.sha256(pretrained_path(name).read_bytes()).hexdigest()
 
 
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> SRResNet:

@@ -164,6 +164,25 @@ def test_resume_refuses_a_change_of_architecture_or_data_in_one_line(folders, ca
     one_line_error(capsys, "was trained with other settings")
 
 
+def test_resume_refuses_the_other_model_in_one_line_both_ways(folders, capsys):
+    """`srlib train srresnet --resume` on an SRGAN run, and `srgan --resume` on an SRResNet run, are refused
+    before any step, naming the run's model (issue 19, B2: both went on as the saved model)."""
+    runs = {"srresnet": folders / "res", "srgan": folders / "gan"}
+    assert main(["train", "srresnet", "--out", str(runs["srresnet"]), *data_args(folders), *TINY]) == 0
+    weights = folders / "init.safetensors"
+    save_generator(SRResNet(scale=4, n_blocks=1, channels=8), weights)
+    gan = ["train", "srgan", "--out", str(runs["srgan"]), "--init", str(weights), *data_args(folders)]
+    assert main([*gan, *"--steps 2 --batch-size 2 --crop 24 --content mse --d-channels 8".split()]) == 0
+    capsys.readouterr()
+    for saved, other in (("srgan", "srresnet"), ("srresnet", "srgan")):
+        checkpoint = (runs[saved] / "checkpoint.pt").read_bytes()
+        assert main(["train", other, "--out", str(runs[saved]), "--resume", "--steps", "3"]) == 2
+        one_line_error(
+            capsys, f"a checkpoint of an {saved} run, not {other}: resume it with `srlib train {saved}"
+        )
+        assert (runs[saved] / "checkpoint.pt").read_bytes() == checkpoint
+
+
 def test_a_new_srgan_run_without_init_is_a_one_line_error(folders, capsys):
     assert main(["train", "srgan", "--out", str(folders / "gan"), *data_args(folders)]) == 2
     one_line_error(capsys, "give --init")

@@ -144,7 +144,7 @@ def test_show_panel_shows_a_saved_image_with_its_title(tmp_path):
 
 
 def test_shipped_records_hold_history_validation_and_panels(capsys):
-    assert shipped_record("no_such_x4") is None and "git checkout" in capsys.readouterr().out
+    assert shipped_record("no_such_x4") is None and "reinstall srlib" in capsys.readouterr().out
     assert shipped_record("srgan_mse_x4")["history"]["d_fake"]
     record = shipped_record("srresnet_x4")
     history = record["history"]

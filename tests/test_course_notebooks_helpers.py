@@ -6,7 +6,7 @@ import torch
 from srlib.errors import UserError
 from srlib.images import save_image
 from srlib.sampler import CropSampler
-from srlib.train import TrainConfig, train
+from srlib.train import TrainConfig, make_trainer
 
 
 def _folder(tmp_path, n, side=16):
@@ -28,6 +28,8 @@ def test_crop_sampler_keeps_only_the_first_max_images(tmp_path):
 
 
 def test_train_config_max_images_reaches_the_sampler(tmp_path):
+    """With max_images=1 of four images (flat grey levels 0, 0.1, 0.2, 0.3, by name), every crop the trainer
+    draws is of the first image: black, -1 in the model's range; and the run saves the setting."""
     folder = _folder(tmp_path, 4)
     val = _folder(tmp_path / "v", 1, side=64)  # SSIM needs more than its 11x11 window
     config = TrainConfig(
@@ -35,14 +37,18 @@ def test_train_config_max_images_reaches_the_sampler(tmp_path):
         data=str(folder),
         max_images=1,
         steps=1,
-        batch_size=1,
+        batch_size=8,
         crop=16,
         n_blocks=1,
         channels=4,
         val_dir=str(val),
         device="cpu",
     )
-    run = train(config)
-    assert (run / "checkpoint.pt").is_file()
+    trainer = make_trainer(config)
+    assert len(trainer.sampler) == 1
+    for _ in range(3):
+        lr, hr = trainer.next_batch()
+        assert torch.equal(hr, torch.full_like(hr, -1.0)) and torch.equal(lr, torch.zeros_like(lr))
+    run = trainer.run(progress=False)
     saved = torch.load(run / "checkpoint.pt", weights_only=True)
     assert saved["config"]["max_images"] == 1

@@ -41,6 +41,23 @@ def test_data_root_follows_srlib_data(monkeypatch, tmp_path):
         datasets.data_root()
 
 
+@pytest.mark.parametrize(
+    "platform, env, expected",
+    [
+        ("linux", {"XDG_CACHE_HOME": "/xdg"}, "/xdg/srlib"),
+        ("linux", {}, "~/.cache/srlib"),
+        ("darwin", {}, "~/Library/Caches/srlib"),
+        ("win32", {"LOCALAPPDATA": "C:/Users/u/AppData/Local"}, "C:/Users/u/AppData/Local/srlib/srlib/Cache"),
+    ],
+)
+def test_the_user_cache_is_where_each_platform_keeps_caches(monkeypatch, platform, env, expected):
+    monkeypatch.setattr(datasets.sys, "platform", platform)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert datasets.user_cache() == Path(expected).expanduser()  # where pooch.os_cache put it before
+
+
 # --- image loading -----------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ The imports are read from the source with `ast`, at module level and inside func
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,10 @@ import srlib
 
 # Bottom layer first. A module may import from its own layer (when that makes no cycle) and those before it.
 LAYERS = [
-    ["errors", "flops"],
+    ["errors", "constants", "flops"],
     ["files", "runtime"],
     ["imresize", "images", "metrics", "niqe"],
-    ["datasets", "sampler"],
+    ["datasets", "config", "sampler"],
     ["models", "losses", "lpips", "checkpoint", "weights"],
     ["inference", "upscale_files", "interpolate"],
     ["tables", "evaluate", "plot", "mos"],
@@ -110,3 +111,10 @@ def test_an_upward_import_and_a_cycle_are_reported():
     graph = {"runtime": {"inference", "errors"}, "inference": {"runtime"}, "errors": set()}
     assert upward(graph) == ["runtime (1) -> inference (5)"]
     assert cycle(graph) == ["inference", "runtime", "inference"]
+
+
+def test_the_readme_library_table_lists_the_modules_in_layer_order():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| `srlib\.(\w+)` \|", readme, flags=re.MULTILINE)
+    listed = [(int(n), module) for n, module in rows]
+    assert listed == [(n, m) for n, ms in enumerate(LAYERS) for m in ms if m not in ("__main__", "__init__")]

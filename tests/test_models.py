@@ -257,7 +257,7 @@ def test_truncated_vgg_state_dict_keys_are_torchvisions_vgg19_keys(vgg19_random,
 
 
 def test_truncated_vgg_rejects_a_missing_file(tmp_path):
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UserError, match="no such file"):
         TruncatedVGG19(weights=tmp_path / "nope.pth")
 
 

@@ -15,7 +15,7 @@ from srlib.images import sample_image, save_image
 from srlib.weights import pretrained_path
 
 ROOT = Path(__file__).resolve().parents[1]
-READMES = [ROOT / "README.md", ROOT / "weights" / "README.md"]
+READMES = [ROOT / "README.md", ROOT / "README.zh-CN.md", ROOT / "weights" / "README.md"]
 
 
 def blocks(path: Path, language: str) -> list[str]:

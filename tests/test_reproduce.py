@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from srlib import weights
+from srlib import plot, weights
 from srlib.cli import main
+from srlib.datasets import benchmark_pairs
 from srlib.errors import UserError
 from srlib.evaluate import baseline, reproduce
-from srlib.images import modcrop, sample_image, save_image
+from srlib.images import load_image, modcrop, sample_image, save_image
 from srlib.imresize import imresize, quantize
 from srlib.inference import as_upscaler
 from srlib.metrics import gradient_magnitude, psnr
@@ -61,16 +62,43 @@ def test_reproduction_table_pairs_our_srgan_mse_with_the_papers_srgan_mse():
     ]
 
 
-def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
+def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path, monkeypatch):
+    """The JSON holds every Set5 image's scores and their means, the table shows those means beside the
+    paper's, and the crop figure shows the LR file, each method captioned with its scores on that image, and
+    the HR image."""
+    figures = []
+    drawn = plot.comparison_figure
+
+    def note_the_figure(panels, captions=None, path=None, **kwargs):
+        figures.append((dict(panels), dict(captions), Path(path)))
+        return drawn(panels, captions=captions, path=path, **kwargs)
+
+    monkeypatch.setattr(plot, "comparison_figure", note_the_figure)
     torch.manual_seed(0)
     tiny = SRResNet(n_blocks=1, channels=8)
     ups = {"bicubic": baseline("bicubic"), "srresnet": as_upscaler(tiny)}
     results = reproduce(ups, ["Set5"], tmp_path, figure_images=[("Set5", "img_002")])
     assert results["bicubic"]["Set5"]["psnr"] == pytest.approx(28.43, abs=0.02)
-    assert json.loads((tmp_path / "reproduction.json").read_text())["srresnet"]["Set5"]["images"]
+    saved = json.loads((tmp_path / "reproduction.json").read_text())
     md = (tmp_path / "reproduction.md").read_text()
-    assert "| srresnet | ours (cpu) |" in md and "| srresnet | Ledig et al., table 2 | 32.05" in md
-    assert (tmp_path / "crops_Set5_img_002.png").stat().st_size > 10_000
+    assert "| srresnet | Ledig et al., table 2 | 32.05" in md
+    pairs = {name: (hr, lr) for name, hr, lr in benchmark_pairs("Set5")}
+    for name in ups:
+        scores = saved[name]["Set5"]
+        assert set(scores["images"]) == set(pairs)
+        for metric in ("psnr", "ssim"):
+            mean = sum(s[metric] for s in scores["images"].values()) / len(pairs)
+            assert scores[metric] == pytest.approx(mean)
+        assert f"| {name} | ours (cpu) | {scores['psnr']:.2f} / {scores['ssim']:.4f} / " in md
+    [(panels, captions, path)] = figures
+    assert path == tmp_path / "crops_Set5_img_002.png" and path.stat().st_size > 0
+    assert list(panels) == ["LR", "bicubic", "srresnet", "HR"]
+    hr, lr = (load_image(p) for p in pairs["img_002"])
+    assert torch.equal(panels["LR"][0], lr) and torch.equal(panels["HR"][0], modcrop(hr, 4))
+    for name in ups:
+        image = saved[name]["Set5"]["images"]["img_002"]
+        assert captions[name] == f"{image['psnr']:.2f} dB / {image['ssim']:.3f}"
+        assert panels[name].shape == panels["HR"].shape
 
 
 def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypatch):
@@ -83,9 +111,9 @@ def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypa
 
 
 def test_shipped_generators_are_the_last_step_of_their_committed_training_records():
-    """Each shipped file's metadata matches weights/training/<name>/: its config, and its step is the last
-    row of the run's history and validation (no checkpoint was picked by a score)."""
-    records = Path(__file__).resolve().parents[1] / "weights" / "training"
+    """Each shipped file's metadata matches srlib/pretrained/training/<name>/: its config, and its step is
+    the last row of the run's history and validation (no checkpoint was picked by a score)."""
+    records = Path(__file__).resolve().parents[1] / "srlib" / "pretrained" / "training"
     assert [pretrained_label(n) for n in PRETRAINED] == ["srresnet", "srgan-mse"]
     for name in PRETRAINED:
         metadata = read_weights(pretrained_path(name))[1]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import skimage.data
 import torch
@@ -15,7 +16,7 @@ import torch
 from srlib.checkpoint import load_checkpoint
 from srlib.errors import UserError
 from srlib.images import load_image, modcrop, sample_image, save_image
-from srlib.imresize import imresize, make_lr, quantize, upscale
+from srlib.imresize import imresize, quantize, upscale
 from srlib.inference import upscale_image
 from srlib.losses import discriminator_loss
 from srlib.metrics import psnr
@@ -86,12 +87,16 @@ def test_benchmark_images_are_refused_for_training(tmp_path):
         CropSampler(tmp_path, crop=24, seed=0)
 
 
-def test_lr_inputs_are_matlab_bicubic_rounded_to_8_bits():
-    hr = torch.rand(2, 3, 24, 24)
-    lr = make_lr(hr, 4)
-    assert torch.equal(lr, quantize(imresize(hr, 1 / 4)))
-    assert torch.equal(lr * 255, (lr * 255).round())
-    assert not torch.equal(make_lr(hr, 4, quantize_lr=False), lr)
+def test_the_trainers_lr_inputs_are_matlabs_lr_of_its_hr_crops(images, monkeypatch):
+    """Fed the golden HR crop of Set5's butterfly (tests/golden/), the trainer's LR batch holds the values of
+    MATLAB's LR file there: it trains on the degradation that made the benchmarks."""
+    with np.load(Path(__file__).parent / "golden" / "set5_img_003_x4_crop.npz") as golden:
+        hr, matlab = (torch.from_numpy(golden[k]).permute(2, 0, 1) for k in ("hr", "lr"))
+    trainer = make_trainer(tiny(images, "run"))
+    monkeypatch.setattr(trainer.sampler, "sample", lambda n: hr.expand(n, -1, -1, -1))
+    lr, _ = trainer.next_batch()
+    assert lr.shape == (2, 3, 12, 12)
+    assert torch.equal((lr[:, :, 2:-2, 2:-2] * 255).round().byte(), matlab.expand(2, -1, -1, -1))
 
 
 def test_a_run_writes_config_history_validation_panels_and_a_safe_checkpoint(images):
@@ -371,6 +376,32 @@ def test_label_smoothing_is_the_bce_against_the_smoothed_real_target():
     assert smooth.item() > discriminator_loss(real, fake).item()  # a confident D pays for its certainty
 
 
+def test_the_trainer_trains_the_discriminator_against_its_configured_real_label(images):
+    """The D step's loss is the BCE against ``real_label`` (0.9: one-sided smoothing), not against 1."""
+    trainer = make_trainer(tiny(images, "gan", "srgan", real_label=0.9))
+    lr, hr = trainer.next_batch()
+    d_loss, d_real, d_fake = trainer.discriminator_step(trainer.g(lr), hr)
+    smoothed = discriminator_loss(d_real, d_fake, real_label=0.9).item()
+    assert d_loss.item() == pytest.approx(smoothed, rel=1e-6)
+    assert abs(smoothed - discriminator_loss(d_real, d_fake).item()) > 1e-3  # the two targets differ here
+
+
+def test_srgan_drops_both_learning_rates_at_the_decay_step(images):
+    """After decay_step=2 of 3 steps, the discriminator's Adam runs at a tenth of the rate, as the
+    generator's: both schedulers step."""
+    trainer = make_trainer(tiny(images, "gan", "srgan", steps=3, decay_step=2))
+    rates = []
+    step = trainer.train_step
+
+    def step_and_note_the_rates(lr, hr):
+        rates.append([o.param_groups[0]["lr"] for o in (trainer.g_optimizer, trainer.d_optimizer)])
+        return step(lr, hr)
+
+    trainer.train_step = step_and_note_the_rates
+    trainer.run(progress=False)
+    assert rates == [[1e-4, 1e-4], [1e-4, 1e-4], [pytest.approx(1e-5)] * 2]
+
+
 @pytest.mark.parametrize("d_steps,d_every,updates", [(1, 1, 4), (2, 1, 8), (1, 2, 2)])
 def test_the_discriminator_is_updated_d_steps_times_every_d_every_steps(images, d_steps, d_every, updates):
     trainer = make_trainer(tiny(images, "gan", "srgan", d_steps=d_steps, d_every=d_every))
@@ -380,13 +411,29 @@ def test_the_discriminator_is_updated_d_steps_times_every_d_every_steps(images, 
     assert int(next(iter(trainer.g_optimizer.state.values()))["step"]) == 4  # G: once a step, always
 
 
-def test_snapshots_keep_the_generator_every_n_steps_beside_the_checkpoint(images):
-    run = train(tiny(images, "run", checkpoint_every=1, snapshot_every=2), progress=False)
+def test_snapshots_keep_the_generator_every_n_steps_also_between_checkpoints(images):
+    """snapshot_every=3 with checkpoint_every=2 keeps steps 3 and 6: a snapshot is due on its own steps, not
+    only on those that also write a checkpoint (issue 19, B1: only step 6 was kept)."""
+    config = tiny(images, "run", steps=6, checkpoint_every=2, snapshot_every=3)
+    run = train(config, progress=False)
     snaps = sorted(p.name for p in (run / "snapshots").iterdir())
-    assert snaps == ["generator_step_0000002.safetensors", "generator_step_0000004.safetensors"]
+    assert snaps == ["generator_step_0000003.safetensors", "generator_step_0000006.safetensors"]
     last = load_generator(run / "snapshots" / snaps[-1])
     for name, tensor in load_checkpoint(run / "checkpoint.pt")["generator"].items():
         assert torch.equal(last.state_dict()[name], tensor), name
+    trainer = make_trainer(dataclasses.replace(config, out=str(images / "again"), steps=3))
+    trainer.run(progress=False)  # the same run stopped at step 3: its generator is the step-3 snapshot
+    third = load_generator(run / "snapshots" / snaps[0]).state_dict()
+    assert all(torch.equal(third[k], v) for k, v in trainer.generator.state_dict().items())
+
+
+def test_an_srgan_run_of_one_step_trains_at_the_full_learning_rate(images):
+    """With steps=1 the default decay step (steps // 2) would be 0: the run would start at a tenth of the rate
+    (issue 19, B4). Both networks train at the configured rate."""
+    trainer = make_trainer(tiny(images, "gan", "srgan", steps=1))
+    assert [o.param_groups[0]["lr"] for o in (trainer.g_optimizer, trainer.d_optimizer)] == [1e-4, 1e-4]
+    trainer.run(progress=False)
+    assert trainer.history["learning_rate"] == [1e-4]
 
 
 def test_srgan_learning_rates_drop_at_the_configured_decay_step(images):

@@ -54,9 +54,11 @@ def test_a_training_checkpoint_loads_as_a_generator_and_exports_to_safetensors(t
     model = tiny_srresnet(scale=2)
     fake_checkpoint(model, tmp_path / "checkpoint.pt")
     assert torch.equal(load_generator(tmp_path / "checkpoint.pt").tail.weight, model.tail.weight)
-    out = export_generator(tmp_path / "checkpoint.pt", tmp_path / "g.safetensors")
+    out = export_generator(tmp_path / "checkpoint.pt", tmp_path / "g.safetensors", {"profile": "colab"})
     with safe_open(str(out), framework="pt") as f:
-        assert f.metadata()["step"] == "7" and f.metadata()["model"] == "srresnet"
+        assert f.metadata()["step"] == "7" and f.metadata()["model"] == "srresnet"  # trained 7 steps
+        assert json.loads(f.metadata()["train_config"])["steps"] != 7  # of more planned
+        assert f.metadata()["profile"] == "colab"
     assert load_generator(out).scale == 2
 
 

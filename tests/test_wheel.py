@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+RECORD = ("config.json", "history.csv", "val.csv")  # of each shipped generator's training run
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -35,6 +36,8 @@ def test_the_installed_wheel_carries_the_weights_and_upscales_outside_the_checko
         assert f"srlib/pretrained/{data}" in names
     assert {"srlib/registry.tsv", "srlib/py.typed"} <= set(names)
     assert {"srlib/assets/niqe/niqe_image_params.npz", "srlib/assets/niqe/NOTICE.txt"} <= set(names)
+    records = [f"srlib/pretrained/training/{m}/{f}" for m in ("srresnet_x4", "srgan_mse_x4") for f in RECORD]
+    assert set(records) <= set(names)  # notebooks 04 and 05 plot them, on Colab too
     print(f"wheel: {wheel.name}, {wheel.stat().st_size / 1e6:.1f} MB")
 
     site = tmp_path / "site"
