@@ -28,3 +28,8 @@ def srresnet_x4(pretrained: bool = True) -> SRResNet:
 def srgan_mse_x4(pretrained: bool = True) -> SRResNet:
     """SRGAN-MSE x4: the generator fine-tuned with pixel MSE + 1e-3 adversarial loss (not SRGAN-VGG54)."""
     return load_pretrained("srgan_mse_x4") if _pretrained(pretrained) else SRResNet(scale=4).eval()
+
+
+def srgan_x4(pretrained: bool = True) -> SRResNet:
+    """The old name of `srgan_mse_x4`, still loaded (with a notice), as the README says."""
+    return load_pretrained("srgan_x4") if _pretrained(pretrained) else SRResNet(scale=4).eval()

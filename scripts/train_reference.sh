@@ -33,8 +33,8 @@ set -x
     --time-limit "$(minutes "$g_min * 0.7")" "$@"
 s=$(last_step "$runs/srresnet_x4")
 "$py" -m srlib train srresnet --out "$runs/srresnet_x4" --resume --lr 1e-5 --time-limit "$(minutes "$g_min * 0.3")"
-"$py" -m srlib export "$runs/srresnet_x4/checkpoint.pt" "$runs/srresnet_x4.safetensors"
+"$py" -m srlib export "$runs/srresnet_x4/checkpoint.pt" "$runs/srresnet_x4.safetensors" --overwrite
 "$py" -m srlib train srgan --out "$runs/srgan_mse_x4" --init "$runs/srresnet_x4.safetensors" --content mse \
     --lr 2e-5 --real-label 0.9 --steps "$gan_steps" "${common[@]}" --time-limit "$d_min" "$@"
-"$py" -m srlib export "$runs/srgan_mse_x4/checkpoint.pt" "$runs/srgan_mse_x4.safetensors"
+"$py" -m srlib export "$runs/srgan_mse_x4/checkpoint.pt" "$runs/srgan_mse_x4.safetensors" --overwrite
 echo "srresnet: $s steps at 1e-4, then $(last_step "$runs/srresnet_x4") in all"

@@ -46,9 +46,12 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint; {hint}")
-    with open(path, "rb") as f:
-        zipped = f.read(2) == b"PK"
+        raise UserError(f"{path}: {'not a regular file' if path.exists() else 'no such checkpoint'}; {hint}")
+    try:
+        with open(path, "rb") as f:
+            zipped = f.read(2) == b"PK"
+    except OSError as e:  # permissions
+        raise UserError(f"{path}: cannot be read ({e.strerror}); fix its permissions, or {hint}") from None
     try:
         with open(path, "rb") as f:  # a file object: torch.load would hand a "*.safetensors" name elsewhere
             ckpt = torch.load(f, map_location="cpu", weights_only=True)
@@ -63,7 +66,10 @@ def load_checkpoint(path: str | Path, hint: str = "start a new run") -> dict[str
         raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}; truncated?); {hint}") from None
     config = ckpt.get("config") if isinstance(ckpt, dict) else None
     if not (
-        isinstance(config, dict) and set(ARCH_KEYS) <= config.keys() and isinstance(ckpt["generator"], dict)
+        isinstance(config, dict)
+        and set(ARCH_KEYS) <= config.keys()
+        and isinstance(ckpt.get("generator"), dict)
+        and all(isinstance(v, torch.Tensor) for v in ckpt["generator"].values())
     ):
         raise UserError(f"{path}: not an srlib training checkpoint (no 'generator' and 'config'); {hint}")
     ckpt["config"] = new_names(config)
@@ -90,6 +96,9 @@ def read_state_dict(path: str | Path, hint: str) -> dict[str, Any]:
     try:
         if path.suffix == ".safetensors":
             return safetensors.torch.load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any unreadable or refused file: say which, in one line
         raise UserError(f"{path}: not a readable state dict ({type(e).__name__}); {hint}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: holds a {type(state).__name__}, not a state dict; {hint}")
+    return state

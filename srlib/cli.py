@@ -10,6 +10,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import Field, fields
 from pathlib import Path
 from typing import get_args, get_type_hints
@@ -19,7 +20,7 @@ from srlib.config import DEFAULT_STEPS, TrainConfig
 from srlib.constants import ARCH_KEYS, METHODS, METRICS, PRETRAINED, RENAMED_PRETRAINED
 from srlib.datasets import BENCHMARKS, DATASETS
 from srlib.errors import UserError
-from srlib.files import check_writable
+from srlib.files import check_new_output, check_writable, refuse_overwriting_inputs
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -29,6 +30,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights}
     if args.json:
         check_writable(args.json)
+        refuse_overwriting_inputs([args.json], [args.weights, args.lpips_weights])
     if args.model:
         from srlib.weights import pretrained_path
 
@@ -197,13 +199,15 @@ def cmd_export(args: argparse.Namespace) -> None:
     from srlib.weights import export_generator
 
     check_writable(args.out)
-    print(f"wrote {export_generator(args.checkpoint, args.out)}")
+    refuse_overwriting_inputs([args.out], [args.checkpoint])
+    check_new_output(args.out, args.overwrite)
+    print(f"wrote {export_generator(args.checkpoint, args.out, overwrite=args.overwrite)}")
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
     from srlib.inference import InferenceSRResNet
     from srlib.runtime import pick_device
-    from srlib.upscale_files import output_path, upscale_file
+    from srlib.upscale_files import check_input, output_path, upscale_file
     from srlib.weights import load_generator, pretrained_path
 
     stems = [Path(p).stem for p in args.inputs]
@@ -214,15 +218,26 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     check_writable(args.out, folder=True)
     weights = pretrained_path(args.model) if args.model else args.weights
     model = InferenceSRResNet(load_generator(weights, pick_device(args.device)))
-    existing = [out for p in args.inputs if (out := output_path(p, args.out, model.scale)).exists()]
+    outputs = [output_path(p, args.out, model.scale) for p in args.inputs]
+    refuse_overwriting_inputs(outputs, [*args.inputs, weights])
+    for out in outputs:  # names too long for the file system, a device where an output goes
+        if not out.is_dir():
+            check_writable(out)
+    if folders := [out for out in outputs if out.is_dir()]:
+        raise UserError(
+            f"{folders[0]} is a folder, where an output goes; move it away or choose another --out"
+        )
+    existing = [out for out in outputs if out.exists() or out.is_symlink()]
     if existing and not args.overwrite:
         raise UserError(
             f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
             "pass --overwrite to replace it, or choose another --out"
         )
+    for path in args.inputs:  # every input readable and within memory before the first output
+        check_input(model, path, args.tile, args.overlap)
     for path in args.inputs:
         start = time.perf_counter()
-        out = upscale_file(model, path, args.out, args.tile, args.overlap)
+        out = upscale_file(model, path, args.out, args.tile, args.overlap, overwrite=args.overwrite)
         print(f"wrote {out} ({time.perf_counter() - start:.2f} s)")
 
 
@@ -230,7 +245,9 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     from srlib.interpolate import interpolate_files
 
     check_writable(args.out)
-    out = interpolate_files(args.a, args.b, args.alpha, args.out)
+    refuse_overwriting_inputs([args.out], [args.a, args.b])
+    check_new_output(args.out, args.overwrite)
+    out = interpolate_files(args.a, args.b, args.alpha, args.out, overwrite=args.overwrite)
     print(f"wrote {out}: (1 - {args.alpha:g}) x {args.a.name} + {args.alpha:g} x {args.b.name}")
 
 
@@ -314,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a checkpoint's generator as .safetensors")
     p.add_argument("checkpoint", type=Path, help="a run's checkpoint.pt")
     p.add_argument("out", type=Path, help="the .safetensors file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT (default: refuse)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("upscale", help="super-resolve image files with a trained generator")
@@ -359,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=Path, metavar="B", help="the second generator (alpha 1), e.g. SRGAN, same size")
     p.add_argument("--alpha", type=float, required=True, help="weight of B, between 0 and 1")
     p.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out (default: refuse)")
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("demo", help="upscale the bundled sample images and write comparison figures")
@@ -379,7 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except UserError as e:
-        print(f"srlib: error: {e}", file=sys.stderr)
+        message = str(e).replace("\r", "\\r").replace("\n", "\\n")  # one line, even for a name holding one
+        print(f"srlib: error: {message}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:
         from srlib.runtime import OUT_OF_MEMORY  # torch is loaded when torch ran out of memory
@@ -396,6 +416,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output went away (`srlib evaluate | head -1`): stop quietly
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     finally:
         warnings.showwarning = shown
     return 0

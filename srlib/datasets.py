@@ -58,8 +58,18 @@ def data_root() -> Path:
     env = os.environ.get("SRLIB_DATA")
     if env:
         root = Path(env).expanduser()
+        try:
+            root.stat()  # under a folder that cannot be entered, even is_dir raises PermissionError
+        except PermissionError:
+            raise UserError(
+                f"SRLIB_DATA={env} cannot be reached (permissions); fix them or unset SRLIB_DATA"
+            ) from None
+        except OSError:
+            pass  # missing: said below
         if not root.is_dir():
             raise UserError(f"SRLIB_DATA={env} is not a folder; create it or unset SRLIB_DATA")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise UserError(f"SRLIB_DATA={env} is not readable (permissions); fix them or unset SRLIB_DATA")
         return root
     checkout = Path(__file__).resolve().parents[1] / "data"
     if checkout.is_dir():
@@ -117,8 +127,12 @@ def mirror_url(mirror: str | None = None) -> str | None:
 
 def check_mirror(mirror: str) -> str:
     """The mirror base URL without its trailing slash, or a UserError unless it is http(s)://host/..."""
-    parts = urllib.parse.urlsplit(mirror)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urllib.parse.urlsplit(mirror)
+        port = parts.port  # parsed here, so that a bad one is refused now, not at the first download
+    except ValueError:  # "http://[::1" (an unclosed IPv6 bracket), "http://host:99999"
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or port == 0:
         where = f" (from {MIRROR_ENV})" if mirror == os.environ.get(MIRROR_ENV) else ""
         raise UserError(
             f"unsupported mirror URL {mirror!r}{where}: give an http:// or https:// base URL holding the "
@@ -158,9 +172,14 @@ def _dataset_of(path: str) -> str:
 
 def _is_verified(local: Path, entry: RegistryEntry) -> bool:
     """Whether the local file is the registry's: its size, then its sha256."""
-    if not (local.is_file() and local.stat().st_size == entry.size):
-        return False
-    return _sha256(local) == entry.sha256
+    try:
+        if not (local.is_file() and local.stat().st_size == entry.size):
+            return False
+        return _sha256(local) == entry.sha256
+    except OSError as e:  # an unreadable file or folder of the data folder
+        raise UserError(
+            f"cannot read {local} ({e.strerror}): fix its permissions, or set SRLIB_DATA"
+        ) from None
 
 
 def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -> Path:
@@ -186,6 +205,12 @@ def fetch_file(path: str, root: Path | None = None, mirror: str | None = None) -
         raise UserError(f"{e}; the data folder must be writable: set SRLIB_DATA to another folder") from None
     try:
         _download(url, local, entry)
+    except requests.HTTPError as e:  # the server answered: the network is fine, the file is not there
+        status = e.response.status_code if e.response is not None else "?"
+        raise UserError(
+            f"{url}: the server answered HTTP {status}; it does not hold that file: check the mirror's URL "
+            f"(it must hold the registry's paths), or set SRLIB_DATA to a folder holding {_dataset_of(path)}"
+        ) from None
     except requests.RequestException as e:
         reason = (
             f"{local} does not match its sha256 (corrupt or another version) and could not be downloaded "

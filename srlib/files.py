@@ -13,7 +13,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -57,8 +57,13 @@ def check_writable(path: str | Path, folder: bool = False) -> Path:
     nothing.
     """
     path = Path(path)
+    for p in (path, *path.parents):  # a dangling or looping symlink would fail only at the write
+        if p.is_symlink() and not p.exists():
+            raise UserError(f"cannot write {path}: {p} is a symbolic link to nothing (dangling, or a loop)")
     if path.is_dir() and not folder:
         raise UserError(f"{path} is a folder; give a file name")
+    if path.exists() and not (path.is_dir() or path.is_file()):
+        raise UserError(f"{path} is not a regular file (a device, pipe or socket): a write would replace it")
     if path.exists() and not path.is_dir() and folder:
         raise UserError(f"{path} is a file, not a folder; give a folder")
     existing = path if path.is_dir() else path.parent
@@ -73,6 +78,51 @@ def check_writable(path: str | Path, folder: bool = False) -> Path:
         raise UserError(f"cannot write {path}: {existing} is not writable ({e.strerror})") from None
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {path}: {existing} is read-only")
+    longest = max(len(os.fsencode(p.name)) for p in (path, *path.parents)) if path.parts else 0
+    if longest > _name_max(existing):
+        raise UserError(f"cannot write {path}: a name of {longest} bytes is too long for the file system")
+    return path
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s file system takes (255 bytes where it cannot be asked)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        return 255
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (hard links, symlinks), else the same
+    absolute path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def refuse_overwriting_inputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path]) -> None:
+    """A one-line UserError when an output of a command is also one of its inputs, under any name.
+
+    Called before any work: no command may write over what it reads (an export over its checkpoint would
+    lose the optimiser, RNG and history; an upscale over another input would then read its own output).
+    """
+    inputs = [Path(p) for p in inputs if p is not None]
+    for out in outputs:
+        same = next((p for p in inputs if _same_file(Path(out), p)), None)
+        if same is not None:
+            raise UserError(
+                f"{out} is also an input ({same}): it would be overwritten; choose another output"
+            )
+
+
+def check_new_output(path: str | Path, overwrite: bool) -> Path:
+    """A one-line UserError when ``path`` exists and ``overwrite`` is not given, or is a folder anyway."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name, or move the folder away")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise UserError(f"{path} exists; pass --overwrite to replace it, or choose another output")
     return path
 
 
@@ -90,22 +140,28 @@ def _no_space(error: BaseException, folder: Path) -> bool:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, exclusive: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only when the block succeeds.
 
     Readers never see a half-written file, and a failure leaves nothing behind: a crash keeps the previous
-    file. The data reach the disk (fsync) before the rename. A full disk raises a one-line UserError
-    ("no space left on ..."); temporaries left by killed processes are removed here.
+    file. The data reach the disk (fsync) before the rename. A full disk or the file-size limit raises a
+    one-line UserError ("no space left on ...", "file too large"); temporaries left by killed processes are
+    removed here. With ``exclusive``, a file that appeared at ``path`` meanwhile (a second srlib writing the
+    same output) is kept and the write refused in one line: the temporary is hard-linked, which never
+    replaces, instead of renamed.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a rename would replace a device node, even /dev/null
+        what = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise UserError(f"cannot write {path}: it is {what}, which a write would replace")
     created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # removed on failure
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise UserError(f"cannot write {path}: a file stands where a folder should be") from None
     remove_stale_temporaries(path.parent)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".partial{path.suffix}"
+    fd, tmp = tempfile.mkstemp(  # the name shortened: the temporary's must fit where the target's does
+        dir=path.parent, prefix=f".{path.name[:100]}.{os.getpid()}.", suffix=f".partial{path.suffix[:20]}"
     )
     os.close(fd)
     try:
@@ -115,13 +171,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~umask)  # the permissions of a plain open(), not mkstemp's private 0600
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())  # on the disk before the rename: a power cut keeps the old file or the new
-        os.replace(tmp, path)
+        if exclusive:
+            _create(Path(tmp), path)
+        else:
+            os.replace(tmp, path)
         _fsync_folder(path.parent)
     except Exception as e:
         if _no_space(e, path.parent):
             raise UserError(
                 f"no space left on {path.parent}: {path.name} was not written (any earlier one is kept); "
                 "free some space and try again"
+            ) from None
+        if _too_large(e, Path(tmp)):
+            raise UserError(
+                f"{path}: file too large for the file-size limit (ulimit -f) or the file system; it was not "
+                "written (any earlier one is kept)"
             ) from None
         raise
     finally:
@@ -130,6 +194,41 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             for folder in created:
                 with suppress(OSError):
                     folder.rmdir()
+
+
+def _too_large(error: BaseException, tmp: Path) -> bool:
+    """Whether a failed write hit the file-size limit: EFBIG, a library's wrapped message of it, or (where
+    torch.save says only "unexpected pos") a temporary as large as the process's limit (``ulimit -f``)."""
+    if isinstance(error, OSError) and error.errno == errno.EFBIG:
+        return True
+    if "File too large" in str(error) or "os error 27" in str(error):
+        return True
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return False
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    try:
+        return limit != resource.RLIM_INFINITY and tmp.stat().st_size >= limit
+    except OSError:
+        return False
+
+
+def _create(tmp: Path, path: Path) -> None:
+    """Give the finished ``tmp`` the name ``path`` only if no file has it: a one-line UserError otherwise."""
+    try:
+        try:
+            os.link(tmp, path)  # atomic, and fails when the name is taken
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: claim the name exclusively, then rename onto it
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise UserError(
+            f"{path} was created by another writer while this one ran (two srlib commands on one output?); "
+            "it is kept: choose another output, or pass --overwrite"
+        ) from None
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -157,7 +256,10 @@ def folder_lock(folder: str | Path, what: str = "run") -> Iterator[None]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, where the lock file goes: move it away") from None
     try:
         previous = os.read(fd, 64).decode(errors="replace").strip()
         try:

@@ -4,6 +4,8 @@ and the small image helpers the metrics protocol needs (8-bit rounding, cropping
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from os import PathLike
 from pathlib import Path
@@ -37,11 +39,12 @@ def check_pixels(path: str | Path, size: tuple[int, int], max_pixels: int | None
         )
 
 
-def _pixels(img: Image.Image, path: str | Path) -> np.ndarray:
-    """(H, W, 3) float64 in [0, 1] of a decoded image, each kind scaled by its own white level."""
+def _pixels(img: Image.Image, path: str | Path, format: str | None) -> np.ndarray:
+    """(H, W, 3) float64 in [0, 1] of a decoded image of file ``format``, each kind scaled by its own white
+    level."""
     if img.mode.startswith("I;16"):
         arr = np.asarray(img, dtype=np.float64) / 65535.0
-    elif img.mode == "I" and img.format == "PNG":  # a 16-bit PNG, as some Pillow versions open it
+    elif img.mode == "I" and format in ("PNG", "PPM"):  # 16-bit PNG or PGM (Pillow scales to 65535)
         arr = np.asarray(img, dtype=np.float64) / 65535.0
     elif img.mode == "I":
         raise UserError(
@@ -71,6 +74,11 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
     """
     check_type(path, (str, PathLike), "load_image: the path")
     try:
+        kind = os.stat(path).st_mode
+        if stat.S_ISDIR(kind):
+            raise IsADirectoryError
+        if not stat.S_ISREG(kind):  # reading a FIFO or a device would block forever or never end
+            raise UserError(f"{path}: not a regular file (a pipe, socket or device); give an image file")
         with warnings.catch_warnings():  # PIL's own warning for large images: check_pixels refuses them
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
@@ -80,7 +88,7 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
             if frames > 1:
                 warnings.warn(f"{path}: holds {frames} frames; only the first is used", stacklevel=2)
             img.load()
-            arr = _pixels(ImageOps.exif_transpose(img), path)
+            arr = _pixels(ImageOps.exif_transpose(img), path, img.format)
     except UserError:
         raise
     except FileNotFoundError:
@@ -158,11 +166,15 @@ def sample_image(name: str) -> Tensor:
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """Sorted image files of a folder (by suffix), or a UserError when there are none."""
+    """Sorted image files of a folder (by suffix; not hidden ones), or a UserError when there are none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(  # not hidden files: macOS's "._name.png" companions, srlib's own temporaries
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
     if not files:
         raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
     return files

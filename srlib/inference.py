@@ -223,12 +223,6 @@ def upscale_image(
             f"overlap={overlap!r}"
         )
     check_unit_range(lr01, "upscale_image")  # NaN, inf, or a 0-255 image would come out wrong
-    if overlap < fast.radius / 2:
-        warnings.warn(
-            f"tile overlap {overlap} is far below the receptive radius {fast.radius}: tile seams may show; "
-            f"the default overlap ({fast.radius}) is exact",
-            stacklevel=2,
-        )
     weight = next(fast.parameters())
     s, (h, w) = fast.scale, lr01.shape[-2:]
     if min(h, w) < MIN_SIDE:  # the convs' zero padding would swamp a tiny image: repeat its edges instead
@@ -239,6 +233,12 @@ def upscale_image(
             :, s * top : s * (top + h), s * left : s * (left + w)
         ]
     rows, cols = tile_counts(h, w, tile, overlap)
+    if rows * cols > 1 and overlap < fast.radius / 2:  # an image that runs whole has no seams
+        warnings.warn(
+            f"tile overlap {overlap} is far below the receptive radius {fast.radius}: tile seams may show; "
+            f"the default overlap ({fast.radius}) is exact",
+            stacklevel=2,
+        )
     out = lr01.new_empty(3, s * h, s * w)
     with torch.inference_mode():
         for top, th in _spans(h, rows):

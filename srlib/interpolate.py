@@ -16,6 +16,7 @@ from pathlib import Path
 from torch import Tensor
 
 from srlib.errors import UserError
+from srlib.files import refuse_overwriting_inputs
 from srlib.models import SRResNet, check_same_size
 from srlib.weights import load_generator, read_weights, save_generator, trained_as
 
@@ -48,13 +49,17 @@ def interpolate_models(a: SRResNet, b: SRResNet, alpha: float) -> SRResNet:
     return model.to(next(a.parameters()).device).eval()
 
 
-def interpolate_files(a: str | Path, b: str | Path, alpha: float, out: str | Path) -> Path:
+def interpolate_files(
+    a: str | Path, b: str | Path, alpha: float, out: str | Path, overwrite: bool = True
+) -> Path:
     """Write the interpolation of two generator files (``.safetensors`` or ``checkpoint.pt``) to ``out``.
 
     Its metadata says what it is: ``model`` "interpolation", ``alpha``, and under ``interpolation`` (JSON)
-    alpha with each input's file name, label and metadata.
+    alpha with each input's file name, label and metadata. ``out`` may not be ``a`` or ``b``; ``overwrite``
+    as in `save_generator`.
     """
     _check_alpha(alpha)
+    refuse_overwriting_inputs([out], [a, b])
     model_a, model_b = load_generator(a), load_generator(b)
     check_same_size({a: model_a, b: model_b}, "different architectures: cannot interpolate")
     ends = {
@@ -67,4 +72,4 @@ def interpolate_files(a: str | Path, b: str | Path, alpha: float, out: str | Pat
         "alpha": f"{alpha:g}",
         "interpolation": json.dumps({"formula": "(1 - alpha) * a + alpha * b", "alpha": alpha, **ends}),
     }
-    return save_generator(model, out, metadata)
+    return save_generator(model, out, metadata, overwrite)

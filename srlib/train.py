@@ -101,6 +101,9 @@ def same_setting(name: str, saved: object, given: object) -> bool:
     return name in PATH_SETTINGS and paths and Path(saved).resolve() == Path(given).resolve()
 
 
+RUN_FILES = (".lock", "config.json", "checkpoint.pt", "history.csv", "val.csv")  # the files a run writes
+
+
 def load_resumable(path: Path) -> tuple[dict[str, Any], TrainConfig]:
     """A run's checkpoint and its saved TrainConfig (settings this version does not know are left out)."""
     if not path.is_file():
@@ -236,6 +239,12 @@ class Trainer:
         check_batch_memory(config, self.rt)
         self.run_dir = Path(config.out)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        for name in RUN_FILES:  # checked before the lock is taken: a failed start leaves nothing behind
+            if (self.run_dir / name).is_dir():
+                raise UserError(
+                    f"{self.run_dir / name} is a folder, where the run keeps a file: move it away, or choose "
+                    "another --out"
+                )
         if not resume and self.checkpoint_path.exists():
             raise UserError(
                 f"{self.run_dir} already holds a run: continue it with --resume or choose another --out"

@@ -13,7 +13,14 @@ from srlib.errors import UserError
 from srlib.files import atomic_path
 from srlib.images import is_grayscale, load_image
 from srlib.imresize import upscale
-from srlib.inference import InferenceSRResNet, for_inference, receptive_radius, tile_counts, upscale_image
+from srlib.inference import (
+    MIN_SIDE,
+    InferenceSRResNet,
+    for_inference,
+    receptive_radius,
+    tile_counts,
+    upscale_image,
+)
 from srlib.metrics import rgb_to_gray
 from srlib.models import SRResNet
 from srlib.runtime import OUT_OF_MEMORY, available_memory
@@ -49,6 +56,7 @@ def memory_needed(
     blocks') and 4 times 9 x channels at x8; its last stage runs in bands and adds little.
     """
     overlap = _radius(model) if overlap is None else overlap
+    h, w = max(h, MIN_SIDE), max(w, MIN_SIDE)  # what runs: `upscale_image` pads small sides to MIN_SIDE
     rows, cols = tile_counts(h, w, tile, overlap)
     th, tw = (min(n, -(-n // c) + overlap * min(c - 1, 2)) for n, c in ((h, rows), (w, cols)))
     per_pixel = 4 * model.channels * max(5, 9 * model.scale**2 // 16)
@@ -64,7 +72,7 @@ def check_memory(
     if free is None or need <= free:
         return
     s, gb = model.scale, 1 << 30
-    result = 4 * s * s * 3 * h * w
+    result = 4 * s * s * 3 * max(h, MIN_SIDE) * max(w, MIN_SIDE)
     if result > free:  # the output alone does not fit: no tiling helps
         raise UserError(
             f"refused: {w}x{h} pixels x{s} makes a {s * w}x{s * h} image that needs {result / gb:.1f} GB, "
@@ -77,12 +85,23 @@ def check_memory(
     )
 
 
+def check_input(
+    model: SRResNet | InferenceSRResNet, path: str | Path, tile: int | None = None, overlap: int | None = None
+) -> None:
+    """A one-line UserError when `upscale_file` would fail on ``path``: unreadable, or beyond memory.
+
+    ``srlib upscale`` checks every input so, before its first output."""
+    lr = load_image(path)
+    check_memory(model, *lr.shape[-2:], tile, overlap)
+
+
 def upscale_file(
     model: SRResNet | InferenceSRResNet,
     path: str | Path,
     out_dir: str | Path,
     tile: int | None = None,
     overlap: int | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Super-resolve an image file into ``out_dir/<stem>_x<scale>.png``, atomically; returns the path.
 
@@ -91,6 +110,7 @@ def upscale_file(
     is applied and the other EXIF data are kept. ``tile`` and ``overlap`` as in `upscale_image`: by default
     memory stays bounded and the result is that of the whole image. An image that would exhaust memory
     anyway is refused first (`check_memory`), and running out of memory is a UserError saying how to tile.
+    Without ``overwrite``, an output already there, or written by another process meanwhile, is a UserError.
     """
     path = Path(path)
     model = for_inference(model)  # made once here, not again in check_memory and upscale_image
@@ -114,7 +134,7 @@ def upscale_file(
     if exif:
         exif[0x0112] = 1  # the pixels are upright now: orientation "normal"
     out = output_path(path, out_dir, model.scale)
-    with atomic_path(out) as tmp:
+    with atomic_path(out, exclusive=not overwrite) as tmp:
         image = Image.fromarray(arr.squeeze(2) if arr.shape[2] == 1 else arr)
         image.save(tmp, format="PNG", **({"exif": exif.tobytes()} if exif else {}))
     return out

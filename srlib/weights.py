@@ -30,18 +30,22 @@ from srlib.constants import (
     SCALES_TEXT,
 )
 from srlib.errors import UserError, check_type
-from srlib.files import atomic_path
+from srlib.files import atomic_path, refuse_overwriting_inputs
 from srlib.models import SRResNet
 from srlib.runtime import pick_device
 
 ARCHITECTURE = "SRResNet"
+MAX_CONFIG_CHARS = 1000  # the metadata config is parsed only below this: no deep nesting, no huge numbers
 _WHAT_TO_GIVE = "give a .safetensors file written by `srlib export` or a run's checkpoint.pt"
 
 
-def save_generator(model: nn.Module, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:
+def save_generator(
+    model: nn.Module, path: str | Path, extra_metadata: dict[str, str] | None = None, overwrite: bool = True
+) -> Path:
     """Write an SRResNet's weights and config as ``.safetensors``, atomically; returns the path.
 
-    ``extra_metadata`` (strings) is stored beside, e.g. the training step or which loss trained it.
+    ``extra_metadata`` (strings) is stored beside, e.g. the training step or which loss trained it. Without
+    ``overwrite``, a file already at ``path`` (even one another process wrote meanwhile) is a UserError.
     """
     model = getattr(model, "module", model)  # a DistributedDataParallel wrapper holds the model in .module
     check_type(model, SRResNet, "save_generator: the model")
@@ -53,7 +57,7 @@ def save_generator(model: nn.Module, path: str | Path, extra_metadata: dict[str,
         raise UserError(f"save_generator: {len(bad)} tensors hold NaN or inf (e.g. {bad[0]}); not written")
     metadata = {"architecture": ARCHITECTURE, "config": json.dumps(model.config())}
     metadata.update({k: str(v) for k, v in (extra_metadata or {}).items()})
-    with atomic_path(path) as tmp:
+    with atomic_path(path, exclusive=not overwrite) as tmp:
         safetensors.torch.save_file(tensors, str(tmp), metadata=metadata)
     return Path(path)
 
@@ -82,9 +86,13 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     check_type(path, (str, PathLike), "the weights file")
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file; {_WHAT_TO_GIVE}")
-    with open(path, "rb") as f:
-        head = f.read(9)
+        what = "not a regular file" if path.exists() else "no such file"
+        raise UserError(f"{path}: {what}; {_WHAT_TO_GIVE}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError as e:  # permissions
+        raise UserError(f"{path}: cannot be read ({e.strerror}); fix its permissions") from None
     if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -100,9 +108,19 @@ def _mismatch(model: nn.Module, tensors: dict[str, Tensor]) -> str:
     missing = [k for k in expected if k not in tensors]
     unexpected = [k for k in tensors if k not in expected]
     shapes = [k for k in expected if k in tensors and tensors[k].shape != expected[k].shape]
+    kinds = [  # integer weights would be cast to floats without a word
+        k
+        for k in expected
+        if k in tensors and tensors[k].is_floating_point() != expected[k].is_floating_point()
+    ]
     parts = [
         f"{len(v)} {what} (e.g. {v[0]})"
-        for what, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes))
+        for what, v in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("of another shape", shapes),
+            ("of another kind (integer or float)", kinds),
+        )
         if v
     ]
     return ", ".join(parts)
@@ -141,11 +159,18 @@ def _architecture_of(
     if arch is None or "config" not in metadata:
         raise UserError(f"{path}: no srlib metadata (architecture, config); {_WHAT_TO_GIVE}")
     if arch != ARCHITECTURE:
+        arch = arch if len(arch) <= 40 else f"{arch[:40]}..."  # the name as written, a long one shortened
         raise UserError(f"{path}: holds a {arch}, not an {ARCHITECTURE} generator; {_WHAT_TO_GIVE}")
+    text = metadata["config"]
+    if len(text) > MAX_CONFIG_CHARS:  # a real one is ~50 characters; this bounds nesting and digits too
+        raise UserError(
+            f"{path}: its config metadata holds {len(text):,} characters: not an SRResNet config; "
+            f"{_WHAT_TO_GIVE}"
+        )
     try:
-        config = json.loads(metadata["config"])
-    except json.JSONDecodeError:
-        raise UserError(f"{path}: its config {metadata['config']!r} is not JSON; {_WHAT_TO_GIVE}") from None
+        config = json.loads(text)
+    except (json.JSONDecodeError, ValueError, RecursionError):
+        raise UserError(f"{path}: its config {text[:80]!r} is not JSON; {_WHAT_TO_GIVE}") from None
     config = check_architecture(config, f"{path}")
     with torch.device("meta"):
         problem = _mismatch(SRResNet(**config), tensors)
@@ -193,15 +218,21 @@ def check_scale(model: SRResNet, scale: int) -> None:
 
 
 def export_generator(
-    checkpoint: str | Path, out: str | Path, extra_metadata: dict[str, str] | None = None
+    checkpoint: str | Path,
+    out: str | Path,
+    extra_metadata: dict[str, str] | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write the generator of a training checkpoint as ``.safetensors``, with its training config and the
     step it was trained to (the checkpoint's, not the planned ``steps``: a run stopped on time has fewer),
-    and ``extra_metadata`` (e.g. the notebook's profile)."""
+    and ``extra_metadata`` (e.g. the notebook's profile).
+
+    ``out`` may not be ``checkpoint`` itself; ``overwrite`` as in `save_generator`."""
+    refuse_overwriting_inputs([out], [checkpoint])
     _, metadata = read_weights(checkpoint)
     model = load_generator(checkpoint)
     extra = {k: metadata[k] for k in ("model", "content", "step", "train_config") if metadata.get(k)}
-    return save_generator(model, out, extra | dict(extra_metadata or {}))
+    return save_generator(model, out, extra | dict(extra_metadata or {}), overwrite)
 
 
 # Generators shipped inside the package (`srlib.constants.PRETRAINED`); their model card is weights/README.md.

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import threading
+import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -88,6 +89,40 @@ def world(tmp_path: Path) -> Path:
     (t / "cut.png").write_bytes((t / "val" / "c.png").read_bytes()[:80])
     (t / "folder.png").mkdir()
     save_image(torch.rand(3, 48, 48), t / "big" / "big.png")  # a "bomb" once the pixel limit is lowered
+
+    # round 2: metadata that breaks a JSON parser, junk and incomplete checkpoints, non-regular files,
+    # symlinks to nowhere, folders where files go, an input named like another input's output
+    weights_with(t / "deep.safetensors", "[" * 100_000)
+    weights_with(t / "nested.safetensors", '{"a":' * 5000 + "1" + "}" * 5000)
+    weights_with(t / "digits.safetensors", "1" * 5000)
+    (t / "junk4").write_bytes(b"Jxyz")  # struct.error inside torch.load
+    (t / "abcd").write_bytes(b"abcd")  # IndexError inside torch.load
+    (t / "junkrun").mkdir()
+    (t / "junkrun" / "checkpoint.pt").write_bytes(b"Jxyz")
+    torch.save({"config": {**tiny.config(), "model": "srresnet"}, "step": 2}, t / "nogen.pt")
+    os.mkfifo(t / "fifo.png")
+    (t / "empty.png").write_bytes(b"")
+    (t / "dangling").symlink_to(t / "nowhere" / "up")
+    (t / "loop").symlink_to(t / "loop")
+    (t / "clash" / "c_x4.png").mkdir(parents=True)
+    (t / "lockdir" / ".lock").mkdir(parents=True)
+    (t / "configdir" / "config.json").mkdir(parents=True)
+    save_image(coffee[:, :16, :16], t / "pair" / "p.png")
+    save_image(coffee[:, 16:32, :16], t / "pair" / "p_x4.png")  # upscaling p.png would write over it
+    Image.new("L", (200, 1)).save(t / "strip.png")  # 1 x 200: runs padded to 16 x 200
+    # own audit: a generator of numbers, an output name beyond the file system's 255 bytes, a long name
+    numbers = {k: 5 for k in tiny.state_dict()}
+    torch.save(
+        {"generator": numbers, "config": {**tiny.config(), "model": "srresnet"}, "step": 2}, t / "ints.pt"
+    )
+    save_image(coffee[:, :16, :16], t / "long" / ("x" * 251 + ".png"))
+    integers = {k: (v * 100).long() if v.is_floating_point() else v for k, v in state.items()}
+    weights_with(t / "integers.safetensors", tiny.config(), integers)
+    safetensors.torch.save_file(
+        {k: v.contiguous() for k, v in tiny.state_dict().items()},
+        str(t / "arch.safetensors"),
+        metadata={"architecture": "X" * 100_000, "config": "{}"},
+    )
     return t
 
 
@@ -190,6 +225,34 @@ def oversized_server(mp: pytest.MonkeyPatch, t: Path) -> None:
     mp.setenv("MIRROR", serve(t / "served"))
 
 
+def unreadable_data(mp: pytest.MonkeyPatch, t: Path) -> None:
+    """SRLIB_DATA on a folder that cannot be read: by its mode, and for root by os.access."""
+    data_folder(mp, t)
+    (t / "store").chmod(0o000)
+    real = os.access
+    mp.setattr(os, "access", lambda p, mode: False if Path(p) == t / "store" else real(p, mode))
+
+
+def unreachable_data(mp: pytest.MonkeyPatch, t: Path) -> None:
+    """SRLIB_DATA under a folder that cannot be entered (for root too: srlib.datasets' paths say so)."""
+    data_folder(mp, t)
+
+    class Unreachable(type(t)):
+        def stat(self, *args, **kwargs):
+            if self == t / "store":
+                raise PermissionError(13, "Permission denied")
+            return super().stat(*args, **kwargs)
+
+    mp.setattr(datasets, "Path", Unreachable)
+
+
+def empty_server(mp: pytest.MonkeyPatch, t: Path) -> None:
+    """A reachable mirror that holds none of the files (404); its URL goes in {mirror}."""
+    data_folder(mp, t)
+    (t / "served").mkdir()
+    mp.setenv("MIRROR", serve(t / "served"))
+
+
 CASES = [
     # output destinations, checked before any work
     ("upscale --out is a file", UPSCALE + " --out {t}/afile", "is a file, not a folder", None),
@@ -227,7 +290,7 @@ CASES = [
     # a full disk: one line, and the earlier file is kept
     (
         "export onto a full disk",
-        "export {t}/checkpoint.pt {t}/old.safetensors",
+        "export {t}/checkpoint.pt {t}/old.safetensors --overwrite",
         "no space left on",
         disk_full("safetensors.torch.save_file"),
     ),
@@ -427,6 +490,171 @@ CASES = [
         read_only("ro"),
     ),
     ("fetch a file larger than listed", "fetch Set5 --mirror {mirror}", "more than the", oversized_server),
+    # round 2, lost work: no command writes over its own inputs, nor over an existing file unasked
+    ("export over its checkpoint", "export {t}/checkpoint.pt {t}/checkpoint.pt", "is also an input", None),
+    (
+        "export over its checkpoint by another name",
+        "export {t}/checkpoint.pt {t}/adir/../checkpoint.pt --overwrite",
+        "is also an input",
+        None,
+    ),
+    (
+        "export over an existing file",
+        "export {t}/checkpoint.pt {t}/old.safetensors",
+        "old.safetensors exists; pass --overwrite",
+        None,
+    ),
+    (
+        "interpolate over its input",
+        "interpolate {t}/tiny.safetensors {t}/checkpoint.pt --alpha 1 --overwrite --out {t}/tiny.safetensors",
+        "is also an input",
+        None,
+    ),
+    (
+        "interpolate over an existing file",
+        "interpolate {t}/tiny.safetensors {t}/checkpoint.pt --alpha 0.5 --out {t}/old.safetensors",
+        "old.safetensors exists; pass --overwrite",
+        None,
+    ),
+    (
+        "upscale an output onto another input",
+        "upscale {t}/pair/p.png {t}/pair/p_x4.png --weights {t}/tiny.safetensors --out {t}/pair --overwrite",
+        "pair/p_x4.png is also an input",
+        None,
+    ),
+    (
+        "evaluate --json over its weights",
+        "evaluate --weights {t}/tiny.safetensors --json {t}/tiny.safetensors",
+        "is also an input",
+        None,
+    ),
+    # round 2, hangs: a FIFO is not read; the memory check counts the padding of thin images
+    (
+        "upscale a FIFO",
+        UPSCALE.replace("val/c.png", "fifo.png") + " --out {t}/up",
+        "not a regular file",
+        None,
+    ),
+    (
+        "upscale a 1-pixel-high strip beyond memory",
+        UPSCALE.replace("val/c.png", "strip.png") + " --out {t}/up",
+        "makes a 800x4 image",
+        free_memory(500_000),
+    ),
+    # round 2, tracebacks that are now one line
+    (
+        "metadata config [ x 100000",
+        UPSCALE.replace("tiny", "deep") + " --out {t}/up",
+        "100,000 characters",
+        None,
+    ),
+    (
+        "metadata config 5000-digit number",
+        UPSCALE.replace("tiny", "digits") + " --out {t}/up",
+        "5,000 characters",
+        None,
+    ),
+    (
+        "interpolate, metadata config nested 5000 deep",
+        "interpolate {t}/nested.safetensors {t}/tiny.safetensors --alpha 0.5 --out {t}/i.safetensors",
+        "not an SRResNet config",
+        None,
+    ),
+    ("export a 4-byte junk file", "export {t}/junk4 {t}/x.safetensors", "unreadable checkpoint", None),
+    ("export 'abcd'", "export {t}/abcd {t}/x.safetensors", "unreadable checkpoint", None),
+    (
+        "upscale --weights a 4-byte junk file",
+        UPSCALE.replace("tiny.safetensors", "junk4") + " --out {t}/up",
+        "unreadable checkpoint",
+        None,
+    ),  # fmt: skip
+    (
+        "resume from a 4-byte junk checkpoint",
+        TRAIN + " --out {t}/junkrun --resume",
+        "unreadable checkpoint",
+        None,
+    ),
+    (
+        "export a checkpoint without generator",
+        "export {t}/nogen.pt {t}/x.safetensors",
+        "no 'generator'",
+        None,
+    ),
+    (
+        "upscale --overwrite onto a folder",
+        UPSCALE + " --out {t}/clash --overwrite",
+        "c_x4.png is a folder, where an output goes",
+        None,
+    ),
+    ("train where .lock is a folder", TRAIN + " --out {t}/lockdir", ".lock is a folder", None),
+    ("train where config.json is a folder", TRAIN + " --out {t}/configdir", "config.json is a folder", None),
+    (
+        "fetch with SRLIB_DATA under an unreadable folder",
+        "fetch Set5 --mirror http://127.0.0.1:{port}",
+        "cannot be reached (permissions)",
+        unreachable_data,
+    ),
+    (
+        "fetch with SRLIB_DATA unreadable",
+        "fetch Set5 --mirror http://127.0.0.1:{port}",
+        "is not readable",
+        unreadable_data,
+    ),
+    ("fetch from 'http://[::1'", "fetch Set5 --mirror http://[::1", "unsupported mirror URL", None),
+    # round 2: checked before, not after
+    (
+        "upscale a good image, then an empty file",
+        "upscale {t}/val/c.png {t}/empty.png --weights {t}/tiny.safetensors --out {t}/up",
+        "empty.png: not a readable image",
+        None,
+    ),
+    ("upscale --out a dangling symlink", UPSCALE + " --out {t}/dangling", "symbolic link to nothing", None),
+    ("upscale --out a symlink loop", UPSCALE + " --out {t}/loop", "symbolic link to nothing", None),
+    (
+        "export to a dangling symlink",
+        "export {t}/checkpoint.pt {t}/dangling",
+        "symbolic link to nothing",
+        None,
+    ),
+    # own audit: never replace a device or a pipe; names too long; generators of numbers
+    ("export onto a FIFO", "export {t}/checkpoint.pt {t}/fifo.png --overwrite", "not a regular file", None),
+    (
+        "evaluate --json onto a FIFO",
+        "evaluate --datasets Set5 --json {t}/fifo.png",
+        "not a regular file",
+        None,
+    ),
+    (
+        "upscale to an output name beyond 255 bytes",
+        "upscale {t}/long/" + "x" * 251 + ".png --weights {t}/tiny.safetensors --out {t}/up",
+        "too long for the file system",
+        None,
+    ),
+    (
+        "a generator of numbers",
+        UPSCALE.replace("tiny.safetensors", "ints.pt") + " --out {t}/up",
+        "no 'generator'",
+        None,
+    ),
+    (
+        "a 100,000-character architecture",
+        UPSCALE.replace("tiny", "arch") + " --out {t}/up",
+        "holds a " + "X" * 40 + "..., not",
+        None,
+    ),
+    (
+        "weights stored as integers",
+        UPSCALE.replace("tiny", "integers") + " --out {t}/up",
+        "of another kind (integer or float)",
+        None,
+    ),
+    # round 2, smaller: a reachable mirror without the file is not "no network"
+    (
+        "fetch from a mirror without the file",
+        "fetch Set5 --mirror {mirror}",
+        "answered HTTP 404",
+        empty_server,
+    ),
 ]
 
 
@@ -651,3 +879,151 @@ def test_downloads_get_the_usual_file_permissions(data_root, tmp_path):
     finally:
         os.umask(umask)
     assert local.stat().st_mode & 0o777 == 0o644
+
+
+# --- round 2: concurrent writers, the file-size limit, formats and warnings -----------------------------
+
+
+def test_an_exclusive_write_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
+    target = tmp_path / "mid_x4.png"
+    with pytest.raises(UserError, match="created by another writer while this one ran"):
+        with files.atomic_path(target, exclusive=True) as tmp:
+            tmp.write_bytes(b"mine")
+            target.write_bytes(b"the other writer's")  # a second srlib finished first
+    assert target.read_bytes() == b"the other writer's"
+    assert [p.name for p in tmp_path.iterdir()] == ["mid_x4.png"]  # no temporary left
+
+
+def test_a_second_upscale_onto_the_same_out_is_refused_in_one_line(world, monkeypatch, capsys):
+    out = world / "conc" / "c_x4.png"
+    save = Image.Image.save
+
+    def other_writer_first(self, fp, *args, **kwargs):  # the other run writes between our check and rename
+        out.write_bytes(b"the other run's result")
+        return save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", other_writer_first)
+    assert main((UPSCALE + " --out {t}/conc").format(t=world).split()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srlib: error: ") and err.count("\n") == 1 and "another writer" in err, err
+    assert out.read_bytes() == b"the other run's result"
+
+
+FILE_SIZE_LIMITED = [
+    ("export", "export {t}/checkpoint.pt {t}/old.safetensors --overwrite", "old.safetensors"),
+    ("upscale", UPSCALE + " --out {t}/done --overwrite", "done/c_x4.png"),
+    (
+        "interpolate",
+        "interpolate {t}/tiny.safetensors {t}/checkpoint.pt --alpha 0.5 --out {t}/old.safetensors "
+        "--overwrite",
+        "old.safetensors",
+    ),  # fmt: skip
+    ("evaluate --json", "evaluate --datasets Set5 --json {t}/old.safetensors", "old.safetensors"),
+]
+
+
+@pytest.mark.parametrize("case,command,kept", FILE_SIZE_LIMITED, ids=[c[0] for c in FILE_SIZE_LIMITED])
+def test_the_file_size_limit_ends_in_one_line_and_keeps_the_old_file(world, capsys, case, command, kept):
+    """``ulimit -f``: a real EFBIG (Python ignores SIGXFSZ), not a simulated one."""
+    resource = pytest.importorskip("resource")
+    if case.startswith("evaluate"):
+        from conftest import real_data_root
+
+        if real_data_root() is None:
+            pytest.skip("real datasets absent: set SRLIB_DATA to a folder holding benchmarks/")
+    before = (world / kept).read_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200, hard))  # bytes: every result here is larger
+    try:
+        code = main(command.format(t=world).split())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("srlib: error: ") and err.count("\n") == 1, err
+    assert "file too large for the file-size limit" in err, err
+    assert (world / kept).read_bytes() == before
+    assert not list(world.rglob("*.partial*"))
+
+
+def test_a_16_bit_pgm_is_read_at_its_white_level(tmp_path):
+    values = np.array([[0, 1000, 4095]], dtype=">u2")
+    (tmp_path / "g.pgm").write_bytes(b"P5 3 1 4095\n" + values.tobytes())
+    x = images.load_image(tmp_path / "g.pgm")
+    assert torch.allclose(x[0, 0], torch.tensor([0, 1000, 4095]) / 4095, atol=1e-4)
+
+
+def test_overlap_0_warns_about_seams_only_when_there_are_tiles():
+    model, lr = SRResNet(2, 1, 8), torch.rand(3, 20, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an image that runs whole: no warning
+        upscale_image(model, lr, overlap=0)
+        upscale_image(model, lr[:, :3, :5], overlap=0)  # padded to 16 x 16, still whole
+    with pytest.warns(UserWarning, match="tile seams may show"):
+        upscale_image(model, lr, tile=10, overlap=0)
+
+
+def test_torch_hub_still_loads_the_old_name_srgan_x4():
+    root = Path(datasets.__file__).parents[1]
+    old = torch.hub.load(str(root), "srgan_x4", source="local")
+    new = torch.hub.load(str(root), "srgan_mse_x4", source="local")
+    assert old.state_dict().keys() == new.state_dict().keys()
+    assert all(torch.equal(old.state_dict()[k], v) for k, v in new.state_dict().items())
+
+
+# --- own audit, round 2 ----------------------------------------------------------------------------------
+
+
+def test_an_input_with_a_long_name_is_upscaled_although_its_temporary_is_longer(world):
+    path = world / "long" / ("x" * 240 + ".png")
+    (world / "long" / ("x" * 251 + ".png")).rename(path)
+    out = upscale_files.upscale_file(SRResNet(2, 0, 4), path, world / "up")  # the temporary's name is cut
+    assert out.name == "x" * 240 + "_x2.png" and out.is_file()
+
+
+def test_a_newline_in_a_path_still_gives_one_line(world, capsys):
+    assert (
+        main(["upscale", f"{world}/no\nsuch.png", "--weights", f"{world}/tiny.safetensors", "--out", "x"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no\\nsuch.png: no such file" in err, err
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly(world, capsys, monkeypatch):
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("srlib.cli.cmd_export", closed)  # e.g. `srlib ... | head -1`
+    assert main(["export", f"{world}/checkpoint.pt", f"{world}/e.safetensors"]) == 141
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("loader", ["lpips", "vgg"])
+def test_backbone_weights_holding_a_list_are_refused_in_one_line(tmp_path, loader):
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    if loader == "lpips":
+        from srlib.lpips import _backbone_weights as read
+    else:
+        from srlib.models import _vgg19_state_dict as read
+    with pytest.raises(UserError, match="holds a list, not a state dict"):
+        read(tmp_path / "list.pth")
+
+
+def test_hidden_files_of_an_image_folder_are_left_out(tmp_path):
+    save_image(torch.rand(3, 8, 8), tmp_path / "a.png")
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")  # what a Mac copy leaves
+    (tmp_path / ".a.png.123.x1.partial.png").write_bytes(b"half")  # a killed writer's temporary
+    assert images.image_files(tmp_path) == [tmp_path / "a.png"]
+
+
+@pytest.mark.parametrize("what", ["safetensors", "checkpoint"])
+def test_an_unreadable_weights_file_is_one_line(world, monkeypatch, what):
+    from srlib import checkpoint, weights
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(weights if what == "safetensors" else checkpoint, "open", denied, raising=False)
+    read = weights.read_weights if what == "safetensors" else checkpoint.load_checkpoint
+    with pytest.raises(UserError, match="cannot be read \\(Permission denied\\)"):
+        read(world / "checkpoint.pt")
