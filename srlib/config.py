@@ -8,7 +8,9 @@ import (no torch), so that ``srlib --help`` answers at once.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
+from os import PathLike, fspath
 from typing import Any
 
 from srlib.constants import (
@@ -25,6 +27,8 @@ from srlib.constants import (
 from srlib.datasets import is_benchmark_path
 from srlib.errors import UserError
 
+PATH_FIELDS = ("out", "data", "val_dir", "init", "vgg_weights")
+MAX_D_STEPS = 100  # discriminator updates per generator update (the paper: 1; WGANs: 5)
 DEFAULT_STEPS = {"srresnet": 1_000_000, "srgan": 200_000}  # the paper: 10^6; 10^5 + 10^5
 MODELS = tuple(DEFAULT_STEPS)
 
@@ -124,10 +128,14 @@ class TrainConfig:
             self.steps = DEFAULT_STEPS.get(self.model, DEFAULT_STEPS["srresnet"])
         if isinstance(self.amp, bool):  # configs written before amp had choices
             self.amp = "auto" if self.amp else "off"
-        self.betas = tuple(self.betas)
+        self.betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else (self.betas,)
+        for name in PATH_FIELDS:  # paths as strings: config.json and checkpoints hold them as such
+            if isinstance(getattr(self, name), PathLike):
+                setattr(self, name, fspath(getattr(self, name)))
 
     def check(self) -> None:
         """A one-line UserError for settings no run can use, before anything is built."""
+        self.check_types()
         if self.model not in DEFAULT_STEPS:
             raise UserError(f"unknown model {self.model!r}; choose from {', '.join(DEFAULT_STEPS)}")
         if self.content not in CONTENT_LOSSES:
@@ -163,6 +171,8 @@ class TrainConfig:
         ):
             if getattr(self, name) > most:  # a network that size would fill the memory before a step
                 raise UserError(f"{name} must be at most {most}, got {getattr(self, name)}")
+        if self.d_steps > MAX_D_STEPS:  # each step would take that many discriminator updates: a hang
+            raise UserError(f"d_steps must be at most {MAX_D_STEPS} (the paper: 1), got {self.d_steps}")
         if self.scale not in SCALES:
             raise UserError(f"scale must be {SCALES_TEXT}, got {self.scale}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -175,9 +185,34 @@ class TrainConfig:
             raise UserError(
                 f"real_label must be in (0.5, 1] (0.9 is one-sided smoothing), got {self.real_label}"
             )
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63):
+            raise UserError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
         if self.crop % self.scale:
             raise UserError(f"the crop ({self.crop}) must be a multiple of the scale ({self.scale})")
         if self.val_dir and is_benchmark_path(self.val_dir):
             raise UserError(
                 f"{self.val_dir} is a benchmark set, kept for evaluation: validate on other images"
             )
+
+    def check_types(self) -> None:
+        """A one-line UserError for a setting of the wrong type (from Python, not the CLI): a float where a
+        count is wanted, a string where a number or a flag is."""
+        whole = ("steps", "batch_size", "crop", "scale", "n_blocks", "channels", "seed", "d_channels")
+        whole += ("d_steps", "d_every", "log_every", "val_every", "checkpoint_every")
+        optional = ("snapshot_every", "decay_step", "max_images")
+        for name in whole + optional:
+            value = getattr(self, name)
+            if not (type(value) is int or (value is None and name in optional)):
+                raise UserError(f"{name} must be a whole number, got {value!r}")
+        number = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)  # noqa: E731
+        for name in ("learning_rate", "vgg_rescale", "adv_weight", "real_label"):
+            if not number(getattr(self, name)):
+                raise UserError(f"{name} must be a number, got {getattr(self, name)!r}")
+        if len(self.betas) != 2 or not all(number(b) and 0 <= b < 1 for b in self.betas):
+            raise UserError(f"betas must be two numbers in [0, 1) (Adam's), got {self.betas!r}")
+        if not isinstance(self.quantize_lr, bool):
+            raise UserError(f"quantize_lr must be True or False, got {self.quantize_lr!r}")
+        for name in PATH_FIELDS:
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (value is None and name != "out")):
+                raise UserError(f"{name} must be a path, got {value!r}")

@@ -12,7 +12,8 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from srlib.checkpoint import load_checkpoint
 from srlib.colab import check_gpu, runs_folder
 from srlib.datasets import TRAINING, ensure_data
+from srlib.errors import UserError, check_type
 from srlib.profiles import Profile, get_profile, on_colab
 from srlib.train import TrainConfig, make_trainer, read_history
 from srlib.weights import PRETRAINED_DIR, load_generator, pretrained_path, trained_as
@@ -64,6 +66,7 @@ def run_folder(name: str, profile: Profile, root: str | Path | None = None, driv
     """The folder of a notebook's run, ``runs/<name>_<profile>``: each profile keeps its own runs. With
     ``drive`` on Colab, under Google Drive instead (`srlib.colab.runs_folder`), where runs outlive the VM
     and every notebook's VM finds them."""
+    check_type(profile, Profile, "run_folder: the profile (srlib.profiles.get_profile)")
     runs = runs_folder(project_root(root) / "runs", drive) if drive else project_root(root) / "runs"
     return runs / f"{name}_{profile.name}"
 
@@ -103,6 +106,11 @@ def train_config(
     ``chunks`` equal pieces. SRResNet takes the profile's schedule and time budget; SRGAN takes the profile's
     SRGAN batch and steps, and the generator's size from ``init`` when given (it must match). ``overrides``
     are further TrainConfig fields."""
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
+        raise UserError(f"chunks must be a whole number of at least 1, got {chunks!r}")
+    unknown = set(overrides) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise UserError(f"unknown TrainConfig settings: {', '.join(sorted(unknown))}")
     srgan = model == "srgan"
     steps = overrides.pop("steps", profile.srgan_steps if srgan else profile.train_steps)
     every = math.ceil(steps / chunks)
@@ -129,6 +137,7 @@ def train_config(
 
 def saved_step(run_dir: str | Path) -> int:
     """The step of a run's checkpoint; 0 when there is none."""
+    check_type(run_dir, (str, PathLike), "saved_step: the run folder")
     path = Path(run_dir) / "checkpoint.pt"
     return int(load_checkpoint(path)["step"]) if path.is_file() else 0
 
@@ -148,6 +157,9 @@ def live_train(
     with a checkpoint, once that much time has passed; running it again continues. ``show`` displays an
     object (default: IPython's ``display``, updated in place). Returns the run folder.
     """
+    number = isinstance(minutes, (int, float)) and not isinstance(minutes, bool)
+    if not (minutes is None or (number and not math.isnan(minutes))):  # 0 or less: stop at the first log
+        raise UserError(f"minutes must be a number or None, got {minutes!r}")
     run_dir = Path(config.out)
     if start_over and run_dir.exists():
         shutil.rmtree(run_dir)

@@ -11,3 +11,12 @@ class UserError(ValueError):
         """What IPython (Jupyter, Colab) shows when a cell raises it: the one line, no traceback, since the
         message already names the fix (e.g. a notebook's set-up cell offline)."""
         return [f"{type(self).__name__}: {self}"]
+
+
+def check_type(value: object, kind: type | tuple[type, ...], what: str) -> None:
+    """A UserError naming ``what`` when ``value`` is not a ``kind`` (a numpy array where a tensor is
+    wanted, None where a path is): one line instead of an AttributeError deep inside."""
+    if not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(k.__name__ for k in kinds)
+        raise UserError(f"{what} must be a {names}, got {type(value).__name__}")

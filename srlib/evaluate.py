@@ -21,8 +21,8 @@ from srlib.datasets import BENCHMARKS, benchmark_pairs, check_benchmark
 from srlib.errors import UserError
 from srlib.files import write_text
 from srlib.images import SAMPLE_IMAGES, is_grayscale, load_image, modcrop, sample_image
-from srlib.imresize import METHODS, make_lr, quantize, upscale
-from srlib.metrics import gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
+from srlib.imresize import METHODS, check_factor, make_lr, quantize, upscale
+from srlib.metrics import SSIM_WINDOW, gradient_magnitude, high_frequency_share, psnr, rgb_to_gray, ssim
 from srlib.niqe import niqe
 from srlib.runtime import machine
 from srlib.tables import reproduction_markdown
@@ -65,7 +65,7 @@ def baseline(method: str, scale: int = 4) -> Upscaler:
     """The interpolation baseline ``method`` (nearest, bilinear, bicubic) as an upscaler."""
     if method not in METHODS:
         raise UserError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    return partial(upscale, scale=scale, method=method)
+    return partial(upscale, scale=check_factor(scale), method=method)
 
 
 def synchronize(device: torch.device) -> None:
@@ -146,6 +146,23 @@ def evaluate(
         means = {k: sum(v[k] for v in images.values()) / n for k in next(iter(images.values()))}
         results[name] = {**means, "seconds_per_image": total / n, "images": images}
     return results
+
+
+def check_scorable(images: Mapping[str, Tensor], scale: int, where: str = "") -> None:
+    """A one-line UserError naming the first image too small to score at ``scale``: cropped to a multiple of
+    the scale and shaved ``scale`` pixels at each border (`measure`), it must still hold SSIM's 11x11 window.
+
+    Training checks its validation images with it before its first step: found at the first validation,
+    there would be no checkpoint to resume yet.
+    """
+    least = SSIM_WINDOW + 2 * scale
+    for name, img in images.items():
+        h, w = (n - n % scale for n in img.shape[-2:])
+        if min(h, w) < least:
+            raise UserError(
+                f"{where}{name}: {img.shape[-2]}x{img.shape[-1]} pixels is too small to score at x{scale} "
+                f"(PSNR and SSIM need at least {least}x{least}); use larger validation images"
+            )
 
 
 def evaluate_images(

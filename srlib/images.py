@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import warnings
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
 from srlib.files import atomic_path
 from srlib.imresize import check_factor
+from srlib.metrics import check_unit_range
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
@@ -70,6 +72,7 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Tensor:
     read, with a warning. Images beyond ``max_pixels`` (see `check_pixels`) and unreadable files raise a
     one-line UserError naming the path.
     """
+    check_type(path, (str, PathLike), "load_image: the path")
     try:
         kind = os.stat(path).st_mode
         if stat.S_ISDIR(kind):
@@ -106,10 +109,38 @@ def is_grayscale(path: str | Path) -> bool:
 
 
 def save_image(x: Tensor, path: str | Path) -> Path:
-    """Write a (3, H, W) float image in [0, 1] as an 8-bit file, atomically."""
-    arr = (x.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    """Write a (3, H, W) float image in [0, 1] as an 8-bit file, atomically; the format is the suffix's.
+
+    Values a little outside [0, 1] (a generator's overshoot) are clamped; an 8-bit tensor, NaN, or values
+    far outside (an image on a 0-255 scale) are refused rather than written wrong.
+    """
+    if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[0] != 3 or min(x.shape[1:]) < 1:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise UserError(f"save_image takes one RGB image (3, H, W), got {shape}")
+    if not x.is_floating_point():
+        raise UserError(
+            f"save_image takes float images in [0, 1], got {x.dtype}: divide 8-bit images by 255 first "
+            "(x.float() / 255)"
+        )
+    check_unit_range(x, "save_image")
+    check_type(path, (str, PathLike), "save_image: the path")
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
+    image_format = Image.registered_extensions().get(Path(path).suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise UserError(
+            f"{path}: unknown image suffix {Path(path).suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}"
+        )
+    arr = (x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format=Image.registered_extensions().get(Path(path).suffix.lower()))
+        try:
+            Image.fromarray(arr).save(tmp, format=image_format)
+        except (ValueError, OSError) as e:  # the format's own limits (WebP: 16383 px); a full disk goes on
+            if isinstance(e, OSError) and e.errno is not None:
+                raise
+            raise UserError(
+                f"{path}: {image_format} cannot hold this {arr.shape[1]}x{arr.shape[0]} image ({e})"
+            ) from None
     return Path(path)
 
 

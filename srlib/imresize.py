@@ -26,7 +26,8 @@ from PIL import Image
 from torch import Tensor
 
 from srlib.constants import METHODS
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
+from srlib.runtime import available_memory
 
 
 def check_factor(scale: object, integer: bool = True) -> float:
@@ -119,26 +120,77 @@ def imresize(
     Values are not clamped: bicubic overshoots a little at edges, as it does in MATLAB before rounding.
     ``border``: see `resize_matrix`.
     """
+    out_h, out_w, scale_h, scale_w = _plan(x, scale, size, kernel)
+    if not torch.isfinite(x).all():
+        raise UserError("imresize: the image holds NaN or inf; check what made it")
+    return _resize(x, out_h, out_w, scale_h, scale_w, kernel, antialias, border)
+
+
+def _plan(x: Tensor, scale: object, size: object, kernel: str) -> tuple[int, int, float, float]:
+    """The checked output size and per-axis scales of `imresize`, or a one-line UserError: a float image,
+    one of ``scale`` and ``size``, at least one pixel out, and a result that fits in the free memory."""
+    check_type(x, Tensor, "imresize: the image")
     if (scale is None) == (size is None):
         raise UserError("imresize: give exactly one of scale or size")
     if x.dim() not in (3, 4) or not x.is_floating_point():
         raise UserError(
             f"imresize: expected a float tensor (C, H, W) or (N, C, H, W), got {x.dtype} {tuple(x.shape)}"
         )
-    if kernel not in KERNELS:
+    if not isinstance(kernel, str) or kernel not in KERNELS:
         raise UserError(f"imresize: unknown kernel {kernel!r}; use one of {sorted(KERNELS)}")
     h, w = x.shape[-2:]
     if min(h, w) < 1:
         raise UserError(f"imresize: the image is empty, {tuple(x.shape)}")
     if size is None:
         scale = check_factor(scale, integer=False)
-        out_h, out_w = math.ceil(scale * h), math.ceil(scale * w)
+        if scale * min(h, w) < 1:  # MATLAB would give 1 pixel, through a kernel 4 / scale pixels wide
+            raise UserError(
+                f"imresize: scale {scale:g} shrinks the {h}x{w} image below one pixel; give a scale of at "
+                f"least 1/{min(h, w)}, or size=(H, W)"
+            )
         scale_h = scale_w = float(scale)
+        out_h, out_w = scale * h, scale * w  # floats until their size is checked (1e300 * h is no int)
     else:
-        out_h, out_w = size
-        if min(out_h, out_w) < 1:
-            raise UserError(f"imresize: the output size must be at least 1x1, got {size}")
+        whole = [isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in _pair(size)]
+        if len(whole) != 2 or not all(whole) or min(size) < 1:
+            raise UserError(f"imresize: size must be two whole numbers (H, W) of at least 1, got {size!r}")
+        out_h, out_w = int(size[0]), int(size[1])
         scale_h, scale_w = out_h / h, out_w / w
+    check_fits(x, out_h, out_w, "imresize")
+    return math.ceil(out_h), math.ceil(out_w), scale_h, scale_w
+
+
+def check_fits(x: Tensor, out_h: float, out_w: float, who: str) -> None:
+    """A UserError when resizing ``x`` (..., H, W) to out_h x out_w would take more than the free memory."""
+    if x.device.type == "meta":
+        raise UserError(f"{who}: a tensor on the meta device holds no pixels; use cpu, cuda or mps")
+    h, w = x.shape[-2:]
+    need = x.element_size() * x.numel() / (h * w) * out_h * out_w
+    free = available_memory(x.device)
+    if free is not None and need > free:
+        raise UserError(
+            f"{who}: the {out_h:.0f}x{out_w:.0f} result takes {need / 1e9:.3g} GB, more than the "
+            f"{free / 1e9:.3g} GB free on {x.device}; resize less, or fewer images at a time"
+        )
+
+
+def _pair(size: object) -> list[object]:
+    """The entries of a (H, W) size given as a tuple or list; anything else has none."""
+    return list(size) if isinstance(size, (tuple, list)) else []
+
+
+def _resize(
+    x: Tensor,
+    out_h: int,
+    out_w: int,
+    scale_h: float,
+    scale_w: float,
+    kernel: str,
+    antialias: bool,
+    border: str,
+) -> Tensor:
+    """`imresize` without its checks: the two matrix products."""
+    h, w = x.shape[-2:]
     rows = resize_matrix(h, out_h, scale_h, kernel, antialias, border).to(x.device, x.dtype)  # (out_h, h)
     cols = resize_matrix(w, out_w, scale_w, kernel, antialias, border).to(x.device, x.dtype)  # (out_w, w)
     return rows @ x @ cols.T  # (..., h, w) -> (..., out_h, out_w)
@@ -152,9 +204,13 @@ def upscale_nearest(x: Tensor, scale: int) -> Tensor:
     ``scale x scale`` block.
     """
     scale = check_factor(scale)
+    check_type(x, Tensor, "upscale_nearest: the image")
     if x.dim() < 2 or min(x.shape[-2:]) < 1:
         raise UserError(f"upscale_nearest: expected images (..., H, W) of at least 1x1, got {tuple(x.shape)}")
     h, w = x.shape[-2:]
+    check_fits(x, h * scale, w * scale, "upscale_nearest")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise UserError("upscale_nearest: the image holds NaN or inf; check what made it")
     src_y = torch.div(torch.arange(h * scale, device=x.device), scale, rounding_mode="floor")
     src_x = torch.div(torch.arange(w * scale, device=x.device), scale, rounding_mode="floor")
     return x[..., src_y[:, None], src_x[None, :]]
@@ -191,6 +247,8 @@ def resize_pil(x: Tensor, scale: float, resample: int = Image.BICUBIC) -> Tensor
 
 def quantize(x: Tensor) -> Tensor:
     """Clamp to [0, 1] and round to 8-bit levels, as saving the image would."""
+    if not x.is_floating_point():
+        raise UserError(f"quantize takes float images in [0, 1], got {x.dtype}: divide 8-bit images by 255")
     return (x.clamp(0, 1) * 255).round() / 255
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from fractions import Fraction
@@ -15,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
+from srlib.metrics import check_unit_range
 from srlib.models import SRResNet, SubPixelConv, fold_batchnorm, from_model_range
 
 
@@ -186,6 +188,8 @@ def _spans(n: int, count: int) -> list[tuple[int, int]]:
     return [(start, min(size, n - start)) for start in range(0, n, size)]
 
 
+# A generator output beyond this (its range is [-1, 1]), or NaN, comes from broken weights, not an image
+BROKEN_OUTPUT = 100.0
 MIN_SIDE = 16  # LR images smaller than this are edge-padded to it (a 1x1 image keeps its colour)
 
 
@@ -204,14 +208,21 @@ def upscale_image(
     `InferenceSRResNet`, made from ``model`` in each call unless given one (make it once for many images);
     ``model`` itself is left as it is.
     """
+    check_type(model, (SRResNet, InferenceSRResNet), "upscale_image: the model")
+    check_type(lr01, Tensor, "upscale_image: the LR image")
     if lr01.dim() != 3 or lr01.shape[0] != 3 or min(lr01.shape[1:]) < 1 or not lr01.is_floating_point():
         raise UserError(
             f"upscale_image takes one RGB image (3, h, w) of floats, got {lr01.dtype} {tuple(lr01.shape)}"
         )
     fast = for_inference(model)
     overlap = fast.radius if overlap is None else overlap
-    if (tile is not None and tile < 1) or overlap < 0:
-        raise UserError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
+    whole = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (tile or 1, overlap))
+    if not whole or (tile is not None and tile < 1) or overlap < 0:
+        raise UserError(
+            f"tile must be >= 1 (or None) and overlap >= 0, both whole numbers, got tile={tile!r}, "
+            f"overlap={overlap!r}"
+        )
+    check_unit_range(lr01, "upscale_image")  # NaN, inf, or a 0-255 image would come out wrong
     weight = next(fast.parameters())
     s, (h, w) = fast.scale, lr01.shape[-2:]
     if min(h, w) < MIN_SIDE:  # the convs' zero padding would swamp a tiny image: repeat its edges instead
@@ -235,6 +246,12 @@ def upscale_image(
                 t0, l0 = max(top - overlap, 0), max(left - overlap, 0)  # the piece with its context
                 piece = lr01[:, t0 : min(top + th + overlap, h), l0 : min(left + tw + overlap, w)]
                 sr = fast(piece[None].to(weight.device, weight.dtype))[0]
+                reach = float(sr.abs().amax())  # NaN and inf are caught too: NaN <= x is False
+                if not reach <= BROKEN_OUTPUT:  # saved, NaN would turn black and huge values white, silently
+                    raise UserError(
+                        f"the generator's output reaches {reach:g} (its range is [-1, 1]): its weights are "
+                        "broken (BatchNorm statistics, overflowing weights?); use other weights"
+                    )
                 y, x = s * (top - t0), s * (left - l0)  # where the tile's own part starts in the piece's SR
                 out[:, s * top : s * (top + th), s * left : s * (left + tw)] = from_model_range(
                     sr[:, y : y + s * th, x : x + s * tw], clamp=True

@@ -9,6 +9,7 @@ perception-distortion trade-off (Blau and Michaeli, 2018) without training anyth
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from srlib.weights import load_generator, read_weights, save_generator, trained_
 
 
 def _check_alpha(alpha: float) -> None:
-    if not 0 <= alpha <= 1:
-        raise UserError(f"alpha must be between 0 (the first network) and 1 (the second), got {alpha:g}")
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 <= alpha <= 1:
+        raise UserError(f"alpha must be between 0 (the first network) and 1 (the second), got {alpha!r}")
 
 
 def interpolate_weights(a: Mapping[str, Tensor], b: Mapping[str, Tensor], alpha: float) -> dict[str, Tensor]:

@@ -62,6 +62,8 @@ def discriminator_loss(d_real_logits: Tensor, d_fake_logits: Tensor, real_label:
     ``real_label`` below 1 (e.g. 0.9) is one-sided label smoothing (Salimans et al. 2016): D is never
     asked to be fully sure that HR is real, which keeps it from growing overconfident; "fake" stays 0.
     """
+    if not 0.5 < real_label <= 1:  # NaN too
+        raise UserError(f"real_label must be in (0.5, 1] (0.9 is one-sided smoothing), got {real_label}")
     real = F.binary_cross_entropy_with_logits(d_real_logits, torch.full_like(d_real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(d_fake_logits, torch.zeros_like(d_fake_logits))
     return real + fake

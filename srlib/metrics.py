@@ -9,18 +9,49 @@ use_sample_covariance=False, data_range=255)`` computes. All functions take floa
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
+from srlib.imresize import check_factor
 
 # MATLAB rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B for R, G, B in [0, 1]
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
+SSIM_WINDOW = 11  # the side of SSIM's Gaussian window: an image must hold one after shaving
+# how far outside [0, 1] an image may reach: an unclamped generator output overshoots a little, while an
+# image on a 0-255 scale goes far beyond (and would be scored or saved wrong without a word)
+RANGE_SLACK = 0.25
+
+
+def check_unit_range(x: Tensor, who: str) -> None:
+    """A UserError when a float image holds NaN or inf, or values outside [0, 1] (give or take
+    `RANGE_SLACK`): ``who`` names the function refusing it."""
+    if x.numel() == 0:
+        return
+    if x.device.type == "meta":
+        raise UserError(f"{who}: a tensor on the meta device holds no pixels; use cpu, cuda or mps")
+    low, high = (float(v) for v in torch.aminmax(x.detach()))  # NaN anywhere makes both NaN
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise UserError(f"{who}: the image holds NaN or inf; check what made it")
+    if low < -RANGE_SLACK or high > 1 + RANGE_SLACK:
+        raise UserError(
+            f"{who}: takes images in [0, 1], got values from {low:g} to {high:g}: divide an image on a "
+            "0-255 scale by 255 first"
+        )
 
 
 def rgb_to_y(x: Tensor) -> Tensor:
     """BT.601 luma (MATLAB ``rgb2ycbcr``) on a 0-255 scale: (..., 3, H, W) in [0, 1] -> (..., 1, H, W)."""
+    check_type(x, Tensor, "the image")
+    if not x.is_floating_point() or x.dim() < 3 or x.shape[-3] != 3:
+        raise UserError(
+            f"expected float RGB images (..., 3, H, W) in [0, 1], got {x.dtype} {tuple(x.shape)}: divide "
+            "8-bit images by 255 first"
+        )
     w = torch.tensor(_Y_WEIGHTS, dtype=x.dtype, device=x.device).view(3, 1, 1)
     return 16.0 + (x * w).sum(dim=-3, keepdim=True)
 
@@ -34,8 +65,15 @@ def rgb_to_gray(x: Tensor) -> Tensor:
     return (rgb_to_y(x) - 16.0) / 219.0
 
 
+def check_border(border: object) -> None:
+    """A UserError unless ``border`` is a whole number of pixels, 0 or more."""
+    if not isinstance(border, numbers.Integral) or isinstance(border, bool) or border < 0:
+        raise UserError(f"border must be 0 or more pixels (a whole number), got {border!r}")
+
+
 def shave(x: Tensor, border: int) -> Tensor:
     """Cut ``border`` pixels from every side; SR papers shave ``scale`` pixels before measuring."""
+    check_border(border)
     h, w = x.shape[-2:]
     if border and (h <= 2 * border or w <= 2 * border):
         raise UserError(f"image of {h}x{w} pixels is too small to shave {border} pixels from each border")
@@ -43,6 +81,9 @@ def shave(x: Tensor, border: int) -> Tensor:
 
 
 def _prepare(sr: Tensor, hr: Tensor, border: int, y_only: bool) -> tuple[Tensor, Tensor]:
+    check_type(sr, Tensor, "the SR image")
+    check_type(hr, Tensor, "the HR image")
+    check_type(y_only, bool, "y_only")
     if not (sr.is_floating_point() and hr.is_floating_point()):
         raise UserError(
             f"PSNR and SSIM take float images in [0, 1], got {sr.dtype} and {hr.dtype}: divide 8-bit images "
@@ -55,10 +96,11 @@ def _prepare(sr: Tensor, hr: Tensor, border: int, y_only: bool) -> tuple[Tensor,
             f"expected (3, H, W) or (N, 3, H, W) images (or any channels with y_only=False), got "
             f"{tuple(sr.shape)}"
         )
-    if border < 0:
-        raise UserError(f"border must be 0 or more pixels, got {border}")
+    check_border(border)
     if min(sr.shape[-2:]) < 1:
         raise UserError(f"the images are empty: {tuple(sr.shape)}")
+    check_unit_range(sr, "PSNR and SSIM (SR image)")
+    check_unit_range(hr, "PSNR and SSIM (HR image)")
     if sr.dim() == 3:
         sr, hr = sr[None], hr[None]
     sr, hr = sr.double(), hr.double()
@@ -86,7 +128,7 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
 def ssim(sr: Tensor, hr: Tensor, border: int = 0, y_only: bool = True) -> Tensor:
     """Structural similarity per image (mean SSIM map, Gaussian window); ``border`` pixels shaved first."""
     sr, hr = _prepare(sr, hr, border, y_only)
-    if min(sr.shape[-2:]) < 11:
+    if min(sr.shape[-2:]) < SSIM_WINDOW:
         raise UserError(
             f"image of {sr.shape[-2]}x{sr.shape[-1]} pixels after shaving is smaller than SSIM's 11x11 window"
         )
@@ -118,8 +160,10 @@ def checkerboard_energy(x: Tensor, period: int = 2) -> Tensor:
     Takes (C, H, W) or (N, C, H, W); rows and columns past the last whole cell are left out. Channels are
     pooled (energies summed); a constant image scores 0.
     """
-    if x.dim() not in (3, 4) or period < 1:
-        raise ValueError(
+    check_type(x, Tensor, "checkerboard_energy: the image")
+    whole = isinstance(period, numbers.Integral) and not isinstance(period, bool)
+    if x.dim() not in (3, 4) or not whole or period < 1:
+        raise UserError(
             f"checkerboard_energy: expected (C, H, W) or (N, C, H, W) and period >= 1, "
             f"got {tuple(x.shape)} and {period}"
         )
@@ -140,6 +184,9 @@ def checkerboard_energy(x: Tensor, period: int = 2) -> Tensor:
 
 def _luma(x: Tensor, border: int) -> Tensor:
     """(N, 1, H, W) float64 Y on a 0-255 scale, shaved; (3, H, W) input becomes a batch of one."""
+    check_type(x, Tensor, "the image")
+    if not x.is_floating_point():
+        raise UserError(f"expected float images in [0, 1], got {x.dtype}: divide 8-bit images by 255 first")
     return shave(rgb_to_y((x[None] if x.dim() == 3 else x).double()), border)
 
 
@@ -163,6 +210,7 @@ def high_frequency_share(x: Tensor, scale: int, border: int = 0) -> Tensor:
     axes); whatever power an upscaler puts above that, it had to create. A Hann window keeps the image's
     borders from adding power at every frequency; the mean (DC) is removed first.
     """
+    check_factor(scale)
     y = _luma(x, border)
     h, w = y.shape[-2:]
     window = torch.hann_window(h, periodic=False, dtype=y.dtype)[:, None]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torchvision.models import VGG19_Weights, vgg19
 
 from srlib.checkpoint import read_state_dict
-from srlib.constants import ARCH_KEYS, SCALES, SCALES_TEXT
+from srlib.constants import ARCH_KEYS, MAX_BLOCKS, MAX_CHANNELS, SCALES, SCALES_TEXT
 from srlib.errors import UserError
 
 
@@ -35,6 +36,11 @@ def from_model_range(x: Tensor, clamp: bool = False) -> Tensor:
     """[-1, 1] -> [0, 1]; ``clamp=True`` cuts the generator's overshoot (to show or save, not in a loss)."""
     x = (x + 1) / 2
     return x.clamp(0, 1) if clamp else x
+
+
+def _whole(value: object) -> object:
+    """An integer of any kind (numpy's too) as a Python int; anything else (a float, a bool) as it is."""
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
 
 
 def _check_images(x: Tensor, channels: int, who: str) -> None:
@@ -102,8 +108,20 @@ class SRResNet(nn.Module):
 
     def __init__(self, scale: int = 4, n_blocks: int = 16, channels: int = 64):
         super().__init__()
-        if scale not in SCALES:
-            raise UserError(f"SRResNet upscales by {SCALES_TEXT}, not {scale}: pick one of those scales")
+        # whole numbers only: SRResNet(4.0) would save a config of 4.0 that no loader takes
+        scale, n_blocks, channels = (_whole(v) for v in (scale, n_blocks, channels))
+        if type(scale) is not int or scale not in SCALES:
+            raise UserError(
+                f"SRResNet upscales by {SCALES_TEXT} (whole numbers), not {scale!r}: pick one of those"
+            )
+        for name, value, low, high in (
+            ("n_blocks", n_blocks, 0, MAX_BLOCKS),
+            ("channels", channels, 1, MAX_CHANNELS),
+        ):
+            if type(value) is not int or not low <= value <= high:
+                raise UserError(
+                    f"SRResNet: {name} must be a whole number from {low} to {high}, got {value!r}"
+                )
         self.scale, self.n_blocks, self.channels = scale, n_blocks, channels
         self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
@@ -163,6 +181,12 @@ class Discriminator(nn.Module):
 
     def __init__(self, in_channels: int = 3, base: int = 64):
         super().__init__()
+        in_channels, base = _whole(in_channels), _whole(base)
+        for name, value in (("in_channels", in_channels), ("base", base)):
+            if type(value) is not int or not 1 <= value <= MAX_CHANNELS:
+                raise UserError(
+                    f"Discriminator: {name} must be a whole number from 1 to {MAX_CHANNELS}, got {value!r}"
+                )
         self.in_channels = in_channels
         layers: list[nn.Module] = []
         c_in = in_channels

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from srlib.errors import UserError
 from srlib.imresize import imresize
-from srlib.metrics import gaussian_window, rgb_to_y, shave
+from srlib.metrics import check_unit_range, gaussian_window, rgb_to_y, shave
 
 MODEL = Path(__file__).resolve().parent / "assets" / "niqe" / "niqe_image_params.npz"
 PATCH = 96  # the LIVE release's recommended patch side (that of its pristine model)
@@ -152,10 +152,16 @@ def niqe(x: Tensor, border: int = 0) -> Tensor:
     (so that their features have a covariance); an image with fewer than two patches of non-flat content
     scores NaN.
     """
+    if not x.is_floating_point():
+        raise UserError(
+            f"niqe takes float images in [0, 1], got {x.dtype}: divide 8-bit images by 255 first "
+            "(x.float() / 255)"
+        )
     single = x.dim() == 3
     x = (x[None] if single else x).double()
     if x.dim() != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"niqe: expected (3, H, W) or (N, 1 or 3, H, W) images, got {tuple(x.shape)}")
+        raise UserError(f"niqe: expected (3, H, W) or (N, 1 or 3, H, W) images, got {tuple(x.shape)}")
+    check_unit_range(x, "niqe")
     y = rgb_to_y(x) if x.shape[1] == 3 else x * 255
     y = shave(y.round(), border)
     h, w = y.shape[-2:]

@@ -68,6 +68,20 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: a GPU's free memory, the CPU's MemAvailable (Linux), or None
+    where it cannot be known."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        except (OSError, StopIteration, ValueError):
+            return None
+    return None
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
     try:

@@ -20,8 +20,9 @@ The device, the processes and the precision are `srlib.runtime`'s; the checkpoin
 its own crops (seed + rank), ``batch_size`` is the total over all processes, only rank 0 writes files.
 
 No lost work: a run holds its folder's lock (``.lock``; a second run on the folder is refused, a killed
-run's lock is taken over); Ctrl-C or SIGTERM writes a checkpoint at the current step before stopping; a
-checkpoint is written only when every weight is finite; a new run never replaces an earlier run's history.
+run's lock is taken over); Ctrl-C, SIGTERM, SIGHUP (a closed ssh session) or SIGQUIT writes a checkpoint at
+the current step before stopping; a checkpoint is written only when every weight is finite; a new run never
+replaces an earlier run's history.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import io
 import json
 import logging
 import math
+import numbers
 import signal
 import sys
 import threading
@@ -52,7 +54,7 @@ from srlib.config import TrainConfig
 from srlib.constants import SCHEDULES
 from srlib.datasets import data_root
 from srlib.errors import UserError
-from srlib.evaluate import baseline, evaluate_images, sample_images
+from srlib.evaluate import baseline, check_scorable, evaluate_images, sample_images
 from srlib.files import folder_lock, remove_stale_temporaries, write_text
 from srlib.images import image_files, load_image
 from srlib.imresize import make_lr
@@ -66,7 +68,7 @@ from srlib.losses import (
 )
 from srlib.models import Discriminator, SRResNet, check_same_size, to_model_range
 from srlib.plot import comparison_figure
-from srlib.runtime import Runtime
+from srlib.runtime import Runtime, available_memory
 from srlib.sampler import CropSampler
 from srlib.weights import load_generator, save_generator
 
@@ -114,6 +116,16 @@ RESUMABLE = {
     "out", "steps", "learning_rate", "device", "amp", "log_every", "val_every", "checkpoint_every",
     "snapshot_every", "adv_weight", "real_label", "d_steps", "d_every", "budget_seconds",
 }  # fmt: skip
+PATH_SETTINGS = ("data", "val_dir", "init", "vgg_weights")  # compared as the files they name
+
+
+def same_setting(name: str, saved: object, given: object) -> bool:
+    """Whether a resumed run's ``given`` setting is its ``saved`` one: paths are the same when they name the
+    same file or folder (``data`` and ``/home/me/data``, from the folder that holds it)."""
+    if saved == given:
+        return True
+    paths = isinstance(saved, str) and isinstance(given, str) and "imagenet" not in (saved, given)
+    return name in PATH_SETTINGS and paths and Path(saved).resolve() == Path(given).resolve()
 
 
 RUN_FILES = (".lock", "config.json", "checkpoint.pt", "history.csv", "val.csv")  # the files a run writes
@@ -154,7 +166,7 @@ def resume_config(out: str | Path, **given: Any) -> TrainConfig:
     """
     path = Path(out) / "checkpoint.pt"
     config = load_resumable(path)[1]
-    changes = {k: v for k, v in given.items() if v != getattr(config, k) and k != "out"}
+    changes = {k: v for k, v in given.items() if not same_setting(k, getattr(config, k), v) and k != "out"}
     refuse_unresumable(path, config, changes)
     for k, v in changes.items():
         logger.info("resume: %s %r -> %r", k, getattr(config, k), v)
@@ -182,6 +194,37 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
     columns = {k: [float(r[k]) if r[k] else math.nan for r in rows] for k in (rows[0] if rows else {})}
     columns = new_names(columns)
     return {k: v for k, v in columns.items() if not all(math.isnan(x) for x in v)}
+
+
+# the signals that stop a run with a checkpoint (SIGHUP and SIGQUIT do not exist on Windows)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
+
+
+def batch_bytes(config: TrainConfig) -> int:
+    """A floor on the bytes one training crop takes on the device in a step: the sampler's int64 gather
+    index (3 x crop^2), and the generator's activations kept for the backward pass, counted at 2 bytes (bf16)
+    for the residual blocks' six tensors and the two at the head. The real peak is higher (the sub-pixel
+    stages, the optimiser, SRGAN's discriminator and VGG), so a batch this refuses could never run."""
+    lr_pixels = (config.crop // config.scale) ** 2
+    return 8 * 3 * config.crop**2 + 2 * config.channels * lr_pixels * (6 * config.n_blocks + 2)
+
+
+def check_batch_memory(config: TrainConfig, runtime: Runtime) -> None:
+    """A one-line UserError, before any work, when one process's share of the batch cannot fit in its
+    device's free memory (`batch_bytes`): the kernel would otherwise kill the run minutes later, or a GPU
+    fail at the first step, leaving a folder with a config and no checkpoint."""
+    free = available_memory(runtime.device)
+    share = config.batch_size // runtime.world
+    need = share * batch_bytes(config)
+    if free is not None and need > free:
+        most = max(free // batch_bytes(config) * runtime.world, 1)
+        raise UserError(
+            f"batch_size {config.batch_size} of {config.crop}x{config.crop} crops needs over "
+            f"{need / 1e9:.3g} GB on {runtime.device}, where {free / 1e9:.3g} GB is free: use a smaller "
+            f"batch size (at most {most} by this estimate)"
+        )
 
 
 class Due(NamedTuple):
@@ -220,6 +263,7 @@ class Trainer:
         self.config, self.rt = config, runtime or Runtime.start(config.device, config.amp)
         if config.batch_size % self.rt.world:
             raise UserError(f"batch size {config.batch_size} does not split over {self.rt.world} processes")
+        check_batch_memory(config, self.rt)
         self.run_dir = Path(config.out)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         for name in RUN_FILES:  # checked before the lock is taken: a failed start leaves nothing behind
@@ -249,13 +293,17 @@ class Trainer:
         self.val_images = {}
         if self.rt.main:
             self.val_images = (
-                {p.stem: load_image(p) for p in image_files(config.val_dir)}
+                {  # by path: a.png and a.jpg, or two sub-folders' a.png, are two images, not one
+                    p.relative_to(config.val_dir).as_posix(): load_image(p)
+                    for p in image_files(config.val_dir)
+                }
                 if config.val_dir
                 else sample_images()
             )
+            check_scorable(self.val_images, config.scale, f"{config.val_dir}/" if config.val_dir else "")
         self.step, self.seconds, self.saved_step = 0, 0.0, None
         self.elapsed = 0.0  # the run's seconds as all processes agree on them (the budget's clock)
-        self.interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that asked the run to stop
+        self.interrupted: int | None = None  # the signal (SIGINT, SIGTERM...) that asked the run to stop
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_COLUMNS}
         self.val_history: dict[str, list[float]] = {k: [] for k in VAL_COLUMNS}
         if ckpt is not None:
@@ -326,9 +374,17 @@ class Trainer:
 
         ``progress``: show a progress bar (default: when stderr is a terminal). ``time_limit``: stop, with a
         checkpoint, at the first log step after this many seconds of this call (e.g. before a Colab session
-        ends); resume later. The folder is locked meanwhile (`srlib.files.folder_lock`); Ctrl-C or SIGTERM
-        stops after the current step with a checkpoint, then raises KeyboardInterrupt.
+        ends); resume later. The folder is locked meanwhile (`srlib.files.folder_lock`); Ctrl-C or
+        another stop signal (`signals`) stops after the current step with a checkpoint, then raises
+        KeyboardInterrupt.
         """
+        if not (until is None or (type(until) is int and until >= 0)):
+            raise UserError(f"until must be a step number (0 or more) or None, got {until!r}")
+        number = isinstance(time_limit, numbers.Real) and not isinstance(time_limit, bool)
+        if not (time_limit is None or (number and not math.isnan(time_limit))):  # 0 or less: stop soon
+            raise UserError(f"time_limit must be a number of seconds or None, got {time_limit!r}")
+        if not (progress is None or isinstance(progress, bool)):
+            raise UserError(f"progress must be True, False or None, got {progress!r}")
         c = self.config
         last = c.steps if until is None else min(until, c.steps)
         show = self.rt.main and (sys.stderr.isatty() if progress is None else progress)
@@ -350,7 +406,9 @@ class Trainer:
 
     @contextmanager
     def signals(self) -> Iterator[None]:
-        """Ctrl-C (SIGINT) and SIGTERM ask the loop to stop after the current step, with a checkpoint.
+        """Ctrl-C (SIGINT), SIGTERM, SIGHUP (the terminal or ssh session closed) and SIGQUIT (Ctrl-\\) ask
+        the loop to stop after the current step, with a checkpoint: by default each would kill the run and
+        lose the steps since the last checkpoint.
 
         A second signal stops at once (the last checkpoint is intact: writes are atomic). Only the main
         thread can receive signals; elsewhere this does nothing.
@@ -364,7 +422,7 @@ class Trainer:
                 raise KeyboardInterrupt
             self.interrupted = signum
 
-        before = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+        before = {sig: signal.signal(sig, ask) for sig in STOP_SIGNALS}
         try:
             yield
         finally:
@@ -469,6 +527,7 @@ class Trainer:
 
     def validate(self) -> None:
         """PSNR / SSIM (Y, shaved) of the generator and of bicubic on the held-out images, and a panel."""
+        self.check_finite()  # broken weights: say so, and where the last good checkpoint is (every process)
         if not self.rt.main:
             return
         c, name = self.config, self.config.model
@@ -551,7 +610,7 @@ class Trainer:
 
     def _resume_checkpoint(self) -> dict[str, Any]:
         ckpt, saved = load_resumable(self.checkpoint_path)
-        changes = {k: v for k, v in asdict(self.config).items() if getattr(saved, k) != v}
+        changes = {k: v for k, v in asdict(self.config).items() if not same_setting(k, getattr(saved, k), v)}
         refuse_unresumable(self.checkpoint_path, saved, changes)
         return ckpt
 

@@ -23,7 +23,7 @@ from srlib.inference import (
 )
 from srlib.metrics import rgb_to_gray
 from srlib.models import SRResNet
-from srlib.runtime import OUT_OF_MEMORY
+from srlib.runtime import OUT_OF_MEMORY, available_memory
 
 
 def _read_alpha(path: Path) -> Tensor | None:
@@ -43,20 +43,6 @@ def _radius(model: SRResNet | InferenceSRResNet) -> int:
 def output_path(path: str | Path, out_dir: str | Path, scale: int) -> Path:
     """Where `upscale_file` writes the result of ``path``: ``out_dir/<stem>_x<scale>.png``."""
     return Path(out_dir) / f"{Path(path).stem}_x{scale}.png"
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Bytes free for new tensors on ``device``: a GPU's free memory, the CPU's MemAvailable (Linux), or None
-    where it cannot be known."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as f:
-                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-        except (OSError, StopIteration, ValueError):
-            return None
-    return None
 
 
 def memory_needed(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from os import PathLike
 from pathlib import Path
 
 import safetensors.torch
@@ -28,9 +29,10 @@ from srlib.constants import (
     SCALES,
     SCALES_TEXT,
 )
-from srlib.errors import UserError
+from srlib.errors import UserError, check_type
 from srlib.files import atomic_path, refuse_overwriting_inputs
 from srlib.models import SRResNet
+from srlib.runtime import pick_device
 
 ARCHITECTURE = "SRResNet"
 MAX_CONFIG_CHARS = 1000  # the metadata config is parsed only below this: no deep nesting, no huge numbers
@@ -46,7 +48,13 @@ def save_generator(
     ``overwrite``, a file already at ``path`` (even one another process wrote meanwhile) is a UserError.
     """
     model = getattr(model, "module", model)  # a DistributedDataParallel wrapper holds the model in .module
+    check_type(model, SRResNet, "save_generator: the model")
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # load_generator would refuse the file
+        raise UserError(f"save_generator: {len(bad)} tensors hold NaN or inf (e.g. {bad[0]}); not written")
     metadata = {"architecture": ARCHITECTURE, "config": json.dumps(model.config())}
     metadata.update({k: str(v) for k, v in (extra_metadata or {}).items()})
     with atomic_path(path, exclusive=not overwrite) as tmp:
@@ -75,6 +83,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 
     Bad files raise a one-line UserError naming the path: missing, corrupt, or holding pickled objects.
     """
+    check_type(path, (str, PathLike), "the weights file")
     path = Path(path)
     if not path.is_file():
         what = "not a regular file" if path.exists() else "no such file"
@@ -176,7 +185,8 @@ def _architecture_of(
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> SRResNet:
     """Rebuild the SRResNet saved in ``path`` (``.safetensors`` or ``checkpoint.pt``), in eval mode.
 
-    The config is checked against the tensors before the network is built; NaN or inf weights are refused.
+    The config is checked against the tensors before the network is built; NaN or inf weights and negative
+    BatchNorm variances are refused, and so is a ``device`` that is not there.
     """
     tensors, metadata = read_weights(path)
     config = _architecture_of(path, tensors, metadata)
@@ -186,9 +196,16 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> SRRe
             f"{path}: {len(bad)} of {len(tensors)} tensors hold NaN or inf (e.g. {bad[0]}): the run that "
             "made them diverged; use an earlier checkpoint"
         )
+    negative = [k for k, v in tensors.items() if k.endswith("running_var") and bool((v < 0).any())]
+    if negative:  # a variance is never negative: such a BatchNorm divides by sqrt(< 0) and outputs NaN
+        raise UserError(
+            f"{path}: {len(negative)} BatchNorm statistics hold a negative variance (e.g. {negative[0]}): "
+            "the file is corrupt; export it again or use other weights"
+        )
+    where = pick_device(str(device))  # a GPU that is not there: a one-line error, not torch's
     model = SRResNet(**config)
     model.load_state_dict(tensors)
-    return model.to(device).eval()
+    return model.to(where).eval()
 
 
 def check_scale(model: SRResNet, scale: int) -> None:

@@ -710,7 +710,7 @@ def test_resizing_either_gives_the_right_shape_or_a_user_error(shape, dtype, sca
         and isinstance(scale, (int, float))
         and not isinstance(scale, bool)
         and math.isfinite(scale)
-        and scale > 0,
+        and scale * min(shape[-2:]) >= 1,  # at least one pixel out
         "upscale": images and dtype.is_floating_point and whole(scale),
         "upscale_nearest": len(shape) >= 2 and min(shape[-2:]) >= 1 and whole(scale),
         "modcrop": len(shape) >= 2 and whole(scale) and min(shape[-2:]) >= scale,
