@@ -29,14 +29,16 @@ def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | N
     """A plain-text table, one row per set; ``paper`` adds that method's published numbers.
 
     Perceptual measures in the results get columns: NIQE (lower is better) beside the HR images' NIQE,
-    LPIPS (lower is better).
+    LPIPS-alex and LPIPS-vgg (lower is better).
     """
     first = next(iter(results.values()), {})
-    extra = [
-        (k, label)
-        for k, label in (("niqe", "NIQE"), ("hr_niqe", "HR NIQE"), ("lpips", "LPIPS"))
-        if k in first
-    ]
+    columns = (
+        ("niqe", "NIQE"),
+        ("hr_niqe", "HR NIQE"),
+        ("lpips_alex", "LPIPS-alex"),
+        ("lpips_vgg", "LPIPS-vgg"),
+    )
+    extra = [(k, label) for k, label in columns if k in first]
     head = f"{'dataset':<8} {'PSNR (dB)':>9} {'SSIM':>7}" + "".join(f" {label:>7}" for _, label in extra)
     head += f" {'s/image':>9}"
     if paper:
@@ -44,7 +46,9 @@ def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | N
     lines = [title] if title else []
     lines += [head, "-" * len(head)]
     for name, r in results.items():
-        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f}" + "".join(f" {r[k]:>7.3f}" for k, _ in extra)
+        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f}" + "".join(
+            f" {r[k]:>{max(7, len(label))}.{4 if k.startswith('lpips') else 3}f}" for k, label in extra
+        )
         line += f" {r['seconds_per_image']:>9.4f}"
         if paper and name in PAPER.get(paper, {}):
             p, s = PAPER[paper][name]

@@ -16,7 +16,7 @@ LAYERS = [
     ["errors", "flops"],
     ["files", "runtime"],
     ["imresize", "images", "metrics", "niqe"],
-    ["datasets", "sampler"],
+    ["datasets", "sampler", "backbones"],
     ["models", "losses", "lpips", "checkpoint", "weights"],
     ["inference", "upscale_files", "interpolate"],
     ["tables", "evaluate", "plot", "mos"],
