@@ -61,15 +61,16 @@ def test_reproduction_table_pairs_our_srgan_mse_with_the_papers_srgan_mse():
     ]
 
 
-def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path):
+def test_reproduce_writes_table_json_and_crop_figures(data_root, backbone_cache, tmp_path):
     torch.manual_seed(0)
     tiny = SRResNet(n_blocks=1, channels=8)
     ups = {"bicubic": baseline("bicubic"), "srresnet": as_upscaler(tiny)}
-    results = reproduce(ups, ["Set5"], tmp_path, figure_images=[("Set5", "img_002")])
+    results = reproduce(ups, ["Set5"], tmp_path, figure_images=[("Set5", "img_002")], lpips_nets=["alex"])
     assert results["bicubic"]["Set5"]["psnr"] == pytest.approx(28.43, abs=0.02)
     assert json.loads((tmp_path / "reproduction.json").read_text())["srresnet"]["Set5"]["images"]
     md = (tmp_path / "reproduction.md").read_text()
     assert "| srresnet | ours (cpu) |" in md and "| srresnet | Ledig et al., table 2 | 32.05" in md
+    assert "### LPIPS-alex" in md and f"| bicubic | {results['bicubic']['Set5']['lpips_alex']:.4f} |" in md
     assert (tmp_path / "crops_Set5_img_002.png").stat().st_size > 10_000
 
 
