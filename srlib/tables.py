@@ -153,7 +153,8 @@ def lpips_section(results: Mapping[str, Mapping[str, Mapping]]) -> str:
             f"\n### {label}\n\n| method | " + " | ".join(sets) + " |\n| --- |" + " --- |" * len(sets) + "\n"
         )
         for name, r in results.items():
-            text += f"| {name} | " + " | ".join(f"{r[s][key]:.4f}" for s in sets) + " |\n"
+            cells = (f"{r[s][key]:.4f}" if key in r[s] else "not measured" for s in sets)
+            text += f"| {name} | " + " | ".join(cells) + " |\n"
     return text
 
 
