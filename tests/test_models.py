@@ -1,6 +1,6 @@
 """SRResNet, its building blocks, the discriminator and the truncated VGG19, on small CPU inputs."""
 
-from urllib.error import URLError
+import socket
 
 import pytest
 import safetensors.torch
@@ -15,6 +15,7 @@ from srlib.models import (
     ResidualBlock,
     SRResNet,
     SubPixelConv,
+    TruncatedVGG,
     TruncatedVGG19,
     fold_batchnorm,
     from_model_range,
@@ -215,8 +216,21 @@ def test_truncated_vgg_is_frozen_and_stays_in_eval_mode():
 
 
 def test_truncated_vgg_rejects_an_unknown_layer():
-    with pytest.raises(UserError, match="VGG layer"):
+    with pytest.raises(UserError, match="vgg19 layer must be one of"):
         TruncatedVGG19("3_4", weights=None)
+    with pytest.raises(UserError, match=r"vgg16 layer must be one of \['2_2', '5_3'\]"):
+        TruncatedVGG("vgg16", "5_4", weights=None)
+
+
+@pytest.mark.parametrize(("layer", "cut"), [("5_3", 30), ("2_2", 9)])
+def test_truncated_vgg16_ends_after_the_relu_of_its_layer_with_torchvisions_keys(layer, cut):
+    with torch.device("meta"):
+        theirs = torchvision.models.vgg16(weights=None).features[:cut]
+    ours = TruncatedVGG("vgg16", layer, weights=None)
+    assert isinstance(ours.features[-1], nn.ReLU) and isinstance(ours.features[-2], nn.Conv2d)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        f"features.{k}": v.shape for k, v in theirs.state_dict().items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +271,7 @@ def test_truncated_vgg_state_dict_keys_are_torchvisions_vgg19_keys(vgg19_random,
 
 
 def test_truncated_vgg_rejects_a_missing_file(tmp_path):
-    with pytest.raises(UserError, match="no such file"):
+    with pytest.raises(UserError, match="nope.pth: no such file; pass --vgg-weights PATH"):
         TruncatedVGG19(weights=tmp_path / "nope.pth")
 
 
@@ -268,12 +282,13 @@ def test_truncated_vgg_rejects_a_state_dict_of_another_network(tmp_path):
         TruncatedVGG19(weights=path)
 
 
-def test_truncated_vgg_says_how_to_supply_a_file_when_the_download_fails(monkeypatch):
-    def offline(*args, **kwargs):
-        raise URLError("no internet")
+def test_truncated_vgg19_offline_says_how_to_supply_a_file_and_what_works_offline(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("no network in this test")
 
-    monkeypatch.setattr(torchvision.models.VGG19_Weights, "get_state_dict", offline)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
     with pytest.raises(UserError, match="--vgg-weights PATH") as info:
         TruncatedVGG19(weights="imagenet")
-    assert "vgg19-dcbb9e9d.pth" in str(info.value)
+    assert "vgg19-dcbb9e9d.pth" in str(info.value) and "--content vgg16_53" in str(info.value)
     assert "\n" not in str(info.value)

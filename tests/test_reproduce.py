@@ -62,7 +62,7 @@ def test_reproduction_table_pairs_our_srgan_mse_with_the_papers_srgan_mse():
     ]
 
 
-def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path, monkeypatch):
+def test_reproduce_writes_table_json_and_crop_figures(data_root, backbone_cache, tmp_path, monkeypatch):
     """The JSON holds every Set5 image's scores and their means, the table shows those means beside the
     paper's, and the crop figure shows the LR file, each method captioned with its scores on that image, and
     the HR image."""
@@ -77,7 +77,7 @@ def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path, monke
     torch.manual_seed(0)
     tiny = SRResNet(n_blocks=1, channels=8)
     ups = {"bicubic": baseline("bicubic"), "srresnet": as_upscaler(tiny)}
-    results = reproduce(ups, ["Set5"], tmp_path, figure_images=[("Set5", "img_002")])
+    results = reproduce(ups, ["Set5"], tmp_path, figure_images=[("Set5", "img_002")], lpips_nets=["alex"])
     assert results["bicubic"]["Set5"]["psnr"] == pytest.approx(28.43, abs=0.02)
     saved = json.loads((tmp_path / "reproduction.json").read_text())
     md = (tmp_path / "reproduction.md").read_text()
@@ -99,6 +99,7 @@ def test_reproduce_writes_table_json_and_crop_figures(data_root, tmp_path, monke
         image = saved[name]["Set5"]["images"]["img_002"]
         assert captions[name] == f"{image['psnr']:.2f} dB / {image['ssim']:.3f}"
         assert panels[name].shape == panels["HR"].shape
+    assert "### LPIPS-alex" in md and f"| bicubic | {results['bicubic']['Set5']['lpips_alex']:.4f} |" in md
 
 
 def test_missing_shipped_weights_are_a_one_line_error(tmp_path, capsys, monkeypatch):
