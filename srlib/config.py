@@ -210,9 +210,10 @@ class TrainConfig:
             if not (type(value) is int or (value is None and name in optional)):
                 raise UserError(f"{name} must be a whole number, got {value!r}")
         number = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)  # noqa: E731
-        for name in ("learning_rate", "vgg_rescale", "adv_weight", "real_label"):
-            if not number(getattr(self, name)):
-                raise UserError(f"{name} must be a number, got {getattr(self, name)!r}")
+        for name in ("learning_rate", "adv_weight", "real_label", "vgg_rescale", "budget_seconds"):
+            value = getattr(self, name)
+            if not (number(value) or (value is None and name in ("vgg_rescale", "budget_seconds"))):
+                raise UserError(f"{name} must be a number, got {value!r}")
         if len(self.betas) != 2 or not all(number(b) and 0 <= b < 1 for b in self.betas):
             raise UserError(f"betas must be two numbers in [0, 1) (Adam's), got {self.betas!r}")
         if not isinstance(self.quantize_lr, bool):
