@@ -175,7 +175,7 @@ CASES = [
         lambda t: config(t, learning_rate="1e-4"),
         "learning_rate must be a",
     ),
-    ("TrainConfig budget '600'", lambda t: config(t, budget_seconds="600"), "budget_seconds must be a number"),
+    ("TrainConfig budget '600'", lambda t: config(t, budget_seconds="600"), "budget_seconds must be a"),
     ("TrainConfig vgg_rescale '7'", lambda t: config(t, vgg_rescale="7"), "vgg_rescale must be a number"),
     ("TrainConfig betas (2, 0)", lambda t: config(t, betas=(2.0, 0.0)), "betas must be two numbers"),
     ("TrainConfig betas NaN", lambda t: config(t, betas=(NAN, 0.9)), "betas must be two numbers"),
