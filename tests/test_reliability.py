@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from srlib import datasets, files, images, inference, upscale_files
+from srlib.backbones import backbone_weights
 from srlib.cli import main
 from srlib.errors import UserError
 from srlib.images import modcrop, sample_image, save_image
@@ -998,15 +999,11 @@ def test_a_closed_pipe_on_stdout_ends_quietly(world, capsys, monkeypatch):
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("loader", ["lpips", "vgg"])
-def test_backbone_weights_holding_a_list_are_refused_in_one_line(tmp_path, loader):
+@pytest.mark.parametrize("arch", ["alexnet", "vgg16", "vgg19"])
+def test_backbone_weights_holding_a_list_are_refused_in_one_line(tmp_path, arch):
     torch.save([1, 2, 3], tmp_path / "list.pth")
-    if loader == "lpips":
-        from srlib.lpips import _backbone_weights as read
-    else:
-        from srlib.models import _vgg19_state_dict as read
     with pytest.raises(UserError, match="holds a list, not a state dict"):
-        read(tmp_path / "list.pth")
+        backbone_weights(arch, tmp_path / "list.pth")
 
 
 def test_hidden_files_of_an_image_folder_are_left_out(tmp_path):
