@@ -10,7 +10,8 @@ A table lives between two marker comments, which this script keeps and fills:
     <!-- end reproduction table -->
 
 The tables are the ones `srlib reproduce` writes into `results/reproduction.md` (`srlib.tables`):
-``reproduction`` (PSNR / SSIM / seconds beside the paper's and the seed report's rows) and ``niqe``.
+``reproduction`` (PSNR / SSIM / seconds beside the paper's and the seed report's rows), ``niqe`` and
+``lpips`` (LPIPS-alex / LPIPS-vgg).
 After `srlib reproduce` has refreshed the JSON, run this script; `tests/test_readme_sync.py` runs `--check`.
 """
 
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from srlib.tables import niqe_table, reproduction_table
+from srlib.tables import lpips_table, niqe_table, reproduction_table
 
 ROOT = Path(__file__).resolve().parents[1]
 READMES = ("README.md", "README.zh-CN.md")
@@ -44,6 +45,7 @@ def tables(results_path: Path) -> dict[str, str]:
     makers: dict[str, Callable[[], str]] = {
         "reproduction": lambda: reproduction_table(results, where),
         "niqe": lambda: niqe_table(results),
+        "lpips": lambda: lpips_table(results),
     }
     return {name: make() for name, make in makers.items()}
 

@@ -132,6 +132,16 @@ def niqe_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
     return "\n".join(lines)
 
 
+def lpips_table(results: Mapping[str, Mapping[str, Mapping]]) -> str:
+    """A Markdown table of mean LPIPS-alex / LPIPS-vgg per method and set (lower: closer to HR)."""
+    sets = list(next(iter(results.values())))
+    lines = ["| method | " + " | ".join(sets) + " |", "| --- |" + " --- |" * len(sets)]
+    for name, r in results.items():
+        cells = (f"{r[s]['lpips_alex']:.4f} / {r[s]['lpips_vgg']:.4f}" for s in sets)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def lpips_section(results: Mapping[str, Mapping[str, Mapping]]) -> str:
     """The LPIPS part of ``reproduction.md``: a table of mean LPIPS per method and set for each backbone
     the results hold (``lpips_alex``, ``lpips_vgg``)."""
