@@ -14,7 +14,9 @@
   laptop stops on time and still anneals. Measured at a fixed 400 steps, one thread (AMD EPYC, a loaded
   machine; benchmarks/cpu_recipe_trials.md), seeds 0 and 1: Set5 26.83 and 27.05 dB with one-cycle 1e-3
   against 26.50 and 24.31 dB with the constant 3e-4; seed 0 with L1 instead of MSE: 26.56 dB, so the loss
-  stays the paper's MSE. The 10-minute run itself was not measured on a quiet machine yet.
+  stays the paper's MSE. The 10-minute run itself (`benchmarks/cpu_profile.py`, seeds 0 and 1 side by side
+  with one thread each on the 2-core AMD EPYC): 2,640 and 2,632 steps, 630 s in all, Set5 +0.82 and +0.79 dB
+  over bicubic (Set14 +0.57, BSD100 +0.45 / +0.48): short of issue 24's +1.0 dB target.
   SRGAN's VGG19 content loss dominates its step, hence its smaller batch and few steps: enough to see the
   textures change, not to match the paper.
 - ``gpu``: Colab and up. The paper's networks (16 blocks, 64 channels), batch 16 of 96x96 HR crops and its
