@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,14 @@ def backbone_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(srlib.backbones, "cache_folder", lambda: folder)
         yield folder
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No network (every connection refused) and an empty torch hub cache."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))

