@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,23 @@ def offline(tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """Start an HTTP server for a folder on 127.0.0.1; yields a function (folder, path under the
+    host) -> base URL."""
+    servers = []
+
+    def start(folder: Path, path: str = "") -> str:
+        handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *args: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}{path}"
+
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()

@@ -1,12 +1,8 @@
 import hashlib
-import http.server
 import os
 import shutil
 import struct
-import threading
 import zlib
-from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -160,25 +156,6 @@ def test_sample_images_are_rgb_in_unit_range():
 
 
 # --- downloading, for real, from a server on 127.0.0.1 -------------------------------------------------
-
-
-@pytest.fixture
-def serve(tmp_path) -> Iterator:
-    """Start an HTTP server for a folder on 127.0.0.1; yields a function folder -> base URL."""
-    servers = []
-
-    def start(folder: Path) -> str:
-        handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-        handler.log_message = lambda *args: None
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for s in servers:
-        s.shutdown()
-        s.server_close()
 
 
 def test_download_lands_and_verifies(data_root, serve, tmp_path):

@@ -5,12 +5,8 @@ notebook), with an empty data folder and a classroom mirror on 127.0.0.1."""
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import shutil
-import threading
-from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,25 +15,6 @@ from srlib import course, datasets, images
 from srlib.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    """Start an HTTP server for a folder on 127.0.0.1; yields a function folder -> base URL."""
-    servers = []
-
-    def start(folder: Path) -> str:
-        handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-        handler.log_message = lambda *args: None
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}/data"  # a path under the host, as a classroom has
-
-    yield start
-    for s in servers:
-        s.shutdown()
-        s.server_close()
 
 
 @pytest.fixture
@@ -75,7 +52,7 @@ def test_srlib_mirror_serves_the_downloads_and_a_t91_alone_is_completed_to_291(
 ):
     monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
-    monkeypatch.setenv("SRLIB_MIRROR", serve(small_registry))
+    monkeypatch.setenv("SRLIB_MIRROR", serve(small_registry, "/data"))
     datasets.fetch("T91")  # notebook 02 fetches T91 alone
     assert not (tmp_path / "data" / "train" / "BSDS200").exists()
     course.fetch_data("05")
@@ -121,7 +98,7 @@ def test_notebook_04_outside_the_harness_fetches_its_data_from_srlib_mirror_and_
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("SRLIB_DATA", str(empty))
-    monkeypatch.setenv("SRLIB_MIRROR", serve(mirror))
+    monkeypatch.setenv("SRLIB_MIRROR", serve(mirror, "/data"))
     monkeypatch.setenv("SRLIB_PROFILE", "smoke")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     nb = nbformat.read(ROOT / "notebooks" / "04_srresnet_training.ipynb", as_version=4)
