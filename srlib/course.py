@@ -27,6 +27,7 @@ from srlib.colab import check_gpu, runs_folder
 from srlib.datasets import TRAINING, ensure_data
 from srlib.errors import UserError, check_type
 from srlib.profiles import Profile, get_profile, on_colab
+from srlib.runtime import cpu_model
 from srlib.train import TrainConfig, make_trainer, read_history
 from srlib.weights import PRETRAINED_DIR, load_generator, pretrained_path, trained_as
 
@@ -255,14 +256,40 @@ def start_generator(
     )
 
 
+_started: list[float] = []  # when `introduce` ran: `finish` measures the notebook's wall time from there
+
+
+def where_it_runs() -> str:
+    """The machine a notebook runs on, for its first and last lines: the GPU, else the CPU model; torch's
+    threads and version."""
+    chip = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_model()
+    return f"{chip}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
 def introduce(profile: Profile, trains: bool = True) -> None:
-    """Print what a notebook prints first: the profile, the smoke banner when the notebook ``trains`` a
-    network, and, when a GPU was expected (the gpu or colab profile, or Colab) but is missing, the one line
-    that says how to get one (`srlib.colab.check_gpu`). Under the smoke profile it also sets one torch
-    thread: tiny tensors run fastest, and steadiest on a busy machine, that way."""
+    """Print what a notebook prints first: the profile, the machine, the smoke banner when the notebook
+    ``trains`` a network, and, when a GPU was expected (the gpu or colab profile, or Colab) but is missing,
+    the one line that says how to get one (`srlib.colab.check_gpu`). Under the smoke profile it also sets one
+    torch thread: tiny tensors run fastest, and steadiest on a busy machine, that way. Starts the clock that
+    `finish` reads."""
     if profile.name == "smoke":
         torch.set_num_threads(1)
     print(profile.describe())
+    print(f"machine: {where_it_runs()}")
     if trains and profile.name == "smoke":
         print(SMOKE_BANNER)
     check_gpu(expected=profile.name in ("gpu", "colab") or on_colab())
+    _started[:] = [time.perf_counter()]
+
+
+def finish(profile: Profile) -> float:
+    """Print the line that ends every notebook: its profile, the machine and the wall time since `introduce`
+    (the whole notebook but its imports), so that a committed run says where and how fast it ran. Returns
+    the seconds."""
+    if not _started:
+        raise UserError("finish() measures from introduce(profile); run the notebook's setup cell first")
+    seconds = time.perf_counter() - _started[0]
+    minutes, rest = divmod(round(seconds), 60)
+    took = f"{minutes} min {rest:02d} s"
+    print(f"this notebook ran under profile {profile.name!r} on {where_it_runs()} in {took}")
+    return seconds

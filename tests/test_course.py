@@ -1,5 +1,6 @@
 """srlib.course (what the notebooks share) and srlib.plot's architecture diagrams."""
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -9,6 +10,7 @@ from PIL import Image
 from srlib.checkpoint import load_checkpoint
 from srlib.course import (
     SMOKE_BANNER,
+    finish,
     introduce,
     live_train,
     own_generators,
@@ -19,6 +21,7 @@ from srlib.course import (
     show_panel,
     start_generator,
     train_config,
+    where_it_runs,
 )
 from srlib.images import save_image
 from srlib.models import Discriminator, SRResNet
@@ -79,10 +82,21 @@ def test_introduce_prints_the_banner_and_the_no_gpu_line_where_they_apply(capsys
     introduce(smoke, trains=False)  # e.g. notebook 01's baselines are real numbers
     assert SMOKE_BANNER not in capsys.readouterr().out
     introduce(cpu)
-    assert capsys.readouterr().out.strip() == cpu.describe()
+    assert capsys.readouterr().out.strip().splitlines() == [cpu.describe(), f"machine: {where_it_runs()}"]
     introduce(gpu)  # a GPU was expected: one line says how to get one
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and lines[1].startswith("no GPU")
+    assert len(lines) == 3 and lines[2].startswith("no GPU")
+
+
+def test_finish_prints_the_profile_the_machine_and_the_seconds_since_introduce(capsys, monkeypatch):
+    clock = iter([100.0, 225.4])
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    cpu = get_profile("cpu")
+    introduce(cpu, trains=False)
+    capsys.readouterr()
+    assert finish(cpu) == 125.4
+    line = capsys.readouterr().out.strip()
+    assert line == f"this notebook ran under profile 'cpu' on {where_it_runs()} in 2 min 05 s"
 
 
 def test_train_config_takes_the_profile_sizes_and_the_init_generators(tmp_path):
