@@ -309,3 +309,69 @@ def architecture_figure(model: nn.Module, title: str = "", per_row: int = 16) ->
     ax.set_axis_off()
     ax.set_title(title or type(model).__name__, fontsize=10)
     return fig
+
+
+# the SRGAN training graph: box -> (x, y, colour); arrows between boxes, with a label on some
+SRGAN_BOXES = {
+    "LR": (0.0, 2.0, "#f0f0f0"),
+    "G\n(SRResNet)": (1.5, 2.0, "#9ecae1"),
+    "SR": (3.0, 2.0, "#f0f0f0"),
+    "HR": (3.0, 0.0, "#f0f0f0"),
+    "D": (4.7, 3.0, "#fcbba1"),
+    "VGG\n(frozen)": (4.7, 1.0, "#c7e9c0"),
+    "adversarial loss\n-log D(SR)": (6.6, 3.0, "#fdd0a2"),
+    "D loss\nBCE(D(HR), 1) + BCE(D(SR), 0)": (6.6, 4.2, "#fdd0a2"),
+    "content loss\nMSE(phi(SR), phi(HR))": (6.6, 1.0, "#fdd0a2"),
+    "perceptual loss\ncontent + 1e-3 adversarial": (8.9, 2.0, "#fdd0a2"),
+    "G's Adam": (8.9, 0.4, "#dadaeb"),
+    "D's Adam": (8.9, 4.2, "#dadaeb"),
+}
+SRGAN_ARROWS = (  # (from, to, label); a dashed arrow is an optimiser's update of a network
+    ("LR", "G\n(SRResNet)", ""),
+    ("G\n(SRResNet)", "SR", ""),
+    ("SR", "D", ""),
+    ("HR", "D", ""),
+    ("SR", "VGG\n(frozen)", ""),
+    ("HR", "VGG\n(frozen)", ""),
+    ("D", "adversarial loss\n-log D(SR)", "D(SR)"),
+    ("D", "D loss\nBCE(D(HR), 1) + BCE(D(SR), 0)", "D(HR), D(SR.detach())"),
+    ("VGG\n(frozen)", "content loss\nMSE(phi(SR), phi(HR))", "phi(SR), phi(HR)"),
+    ("adversarial loss\n-log D(SR)", "perceptual loss\ncontent + 1e-3 adversarial", ""),
+    ("content loss\nMSE(phi(SR), phi(HR))", "perceptual loss\ncontent + 1e-3 adversarial", ""),
+    ("perceptual loss\ncontent + 1e-3 adversarial", "G's Adam", ""),
+    ("D loss\nBCE(D(HR), 1) + BCE(D(SR), 0)", "D's Adam", ""),
+)
+
+
+def srgan_graph_figure() -> Figure:
+    """The SRGAN training graph: LR -> G -> SR; SR and HR -> D and -> the frozen VGG; D's outputs -> the
+    adversarial loss and D's own loss; the VGG features -> the content loss; the perceptual loss -> G's
+    optimiser, D's loss -> D's optimiser. The optimisers' updates of G and D are dashed arrows."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax = fig.subplots()
+    boxes = {
+        label: ax.text(x, y, label, ha="center", va="center", fontsize=8, bbox={
+            "boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "black", "lw": 0.7})
+        for label, (x, y, colour) in SRGAN_BOXES.items()
+    }
+
+    def arrow(start: str, end: str, **style: object) -> None:  # clipped to the two boxes' outlines
+        ax.annotate("", xy=SRGAN_BOXES[end][:2], xytext=SRGAN_BOXES[start][:2], arrowprops={
+            "arrowstyle": "->", "lw": 0.9, "shrinkA": 2, "shrinkB": 2,
+            "patchA": boxes[start].get_bbox_patch(), "patchB": boxes[end].get_bbox_patch(), **style})
+
+    for start, end, label in SRGAN_ARROWS:
+        arrow(start, end)
+        if label:
+            (x0, y0, _), (x1, y1, _) = SRGAN_BOXES[start], SRGAN_BOXES[end]
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", va="bottom", fontsize=6.5,
+                    color="C3")
+    for optimiser, network, bend in (("G's Adam", "G\n(SRResNet)", -0.2), ("D's Adam", "D", 0.3)):
+        arrow(optimiser, network, lw=0.8, ls="--", color="C0", connectionstyle=f"arc3,rad={bend}")
+    ax.text(1.5, 4.3, "dashed: an optimiser updates its network\n(D's step uses SR.detach(): G is untouched;"
+            "\nG's step goes through the frozen D and VGG)", ha="center", va="center", fontsize=7, color="C0")
+    ax.set_xlim(-0.6, 10.2)
+    ax.set_ylim(-0.4, 4.8)
+    ax.set_axis_off()
+    ax.set_title("One SRGAN training step: what feeds what", fontsize=10)
+    return fig
