@@ -3,10 +3,12 @@
 that a drifting machine speed hits them alike; the median of the timed steps after ``--warmup``. The
 generator is the cpu profile's SRResNet (8 x 32, random weights: the speed does not depend on them) or, with
 ``--shipped``, the shipped 16 x 64 one; the discriminator is the paper's (base 64). Also times one
-validation (what each chunk of notebook 05 ends with) and NIQE of the four validation images.
+validation (what each chunk of notebook 05 ends with) and NIQE of the four validation images. On a busy
+machine, ``--reference`` also times the cpu profile's SRResNet step (batch 16) among them: its time on 2
+quiet cores is known (the profile's 0.127 s), so the ratio carries the SRGAN steps over to a quiet machine.
 
     SRLIB_DATA=../shared/data python benchmarks/srgan_cpu_step.py [--contents vgg16_22 vgg16_53] \\
-        [--batch-size 8] [--crop 64] [--steps 5] [--warmup 2] [--threads 2] [--shipped]
+        [--batch-size 8] [--crop 64] [--steps 5] [--warmup 2] [--threads 2] [--shipped] [--reference]
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps per setup")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--shipped", action="store_true", help="the shipped 16 x 64 SRResNet, not 8 x 32")
+    parser.add_argument("--reference", action="store_true", help="also time the cpu profile's SRResNet step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     folder = Path(tempfile.mkdtemp())
@@ -54,6 +57,9 @@ def main() -> None:
         ))
         for content in args.contents
     }
+    if args.reference:
+        reference = train_config(profile, folder / "srresnet", device="cpu")
+        trainers["SRResNet (reference)"] = make_trainer(reference)
     seconds: dict[str, list[float]] = {content: [] for content in trainers}
     for _ in range(args.warmup + args.steps):
         for content, trainer in trainers.items():
@@ -68,6 +74,11 @@ def main() -> None:
         timed = times[args.warmup :]
         print(f"{content}: median {statistics.median(timed):.3f} s per step over {len(timed)} steps "
               f"({', '.join(f'{t:.2f}' for t in times)} s, warm-up first)")
+    if args.reference:
+        reference = statistics.median(seconds.pop("SRResNet (reference)")[args.warmup :])
+        for content, times in seconds.items():
+            ratio = statistics.median(times[args.warmup :]) / reference
+            print(f"{content}: {ratio:.2f} x the SRResNet step ({reference:.3f} s here)")
     trainer = next(iter(trainers.values()))
     began = time.perf_counter()
     trainer.validate()

@@ -17,8 +17,9 @@
   stays the paper's MSE. The 10-minute run itself (`benchmarks/cpu_profile.py`, seeds 0 and 1 side by side
   with one thread each on the 2-core AMD EPYC): 2,640 and 2,632 steps, 630 s in all, Set5 +0.82 and +0.79 dB
   over bicubic (Set14 +0.57, BSD100 +0.45 / +0.48): short of issue 24's +1.0 dB target.
-  SRGAN's VGG19 content loss dominates its step, hence its smaller batch and few steps: enough to see the
-  textures change, not to match the paper.
+  SRGAN under ``cpu`` trains with VGG16's phi_{5,3} content loss (ImageNet weights offline): its step, batch
+  8 of 64x64 from the 8x32 generator, is about 10x the SRResNet step, some 1.3 s on 2 quiet cores
+  (benchmarks/cpu_recipe_trials.md, "SRGAN step under cpu"), so 400 steps at 3e-4, capped at ``minutes``.
 - ``gpu``: Colab and up. The paper's networks (16 blocks, 64 channels), batch 16 of 96x96 HR crops and its
   learning rates. The paper trains SRResNet for 10^6 steps, too long for a Colab session; we take a fifth,
   2 x 10^5 steps (several hours on a T4), since most of the PSNR is gained early. SRGAN is the paper's
@@ -137,6 +138,7 @@ _PROFILES = {
         schedule="onecycle",
         budget_seconds=600.0,
         srgan_lr=3e-4,  # notebook 05's rate, as before SRResNet's recipe changed
+        minutes=11.0,  # SRGAN's 400 steps take about 9 minutes on 2 quiet cores; a slower machine stops here
     ),
     "gpu": Profile(
         name="gpu",
