@@ -1,9 +1,12 @@
 """Where the cpu profile's SRResNet training step spends its time, by kind of operation (torch.profiler's
 self CPU time: convolutions, BatchNorm, PReLU, pixel shuffle, Adam, the loss, the rest), and how Adam's
-implementations compare: the plain loop (torch's default on the CPU), ``foreach`` and ``fused``. Setups run
-interleaved, round after round, so that a drifting machine speed hits them alike.
+implementations compare: the plain loop (torch's default on the CPU), ``foreach`` and ``fused``; with
+``--compile``, also the generator under ``torch.compile`` (default Adam), whose warm-up (the first steps,
+compilation included) is printed apart. Setups run interleaved, round after round, so that a drifting
+machine speed hits them alike.
 
     SRLIB_DATA=../shared/data python benchmarks/cpu_step_profile.py [--steps 10] [--rounds 3] [--threads 2]
+        [--compile]
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--max-images", type=int, default=20, help="training images to load")
+    parser.add_argument("--compile", action="store_true", help="also time the generator under torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with open("/proc/loadavg") as f:
@@ -85,8 +89,14 @@ def main() -> None:
     print(f"{cpu_model()}, {torch.get_num_threads()} thread(s), load average {load} at start")
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {n: cpu_trainer(f"{tmp}/{n}", args.max_images, **o) for n, o in ADAMS.items()}
-        for t in trainers.values():
-            t.train_step(*t.next_batch())  # warm-up: oneDNN picks its kernels per shape
+        if args.compile:
+            trainers["compiled"] = cpu_trainer(f"{tmp}/compiled", args.max_images)
+            trainers["compiled"].g = torch.compile(trainers["compiled"].g)
+        for n, t in trainers.items():
+            start = time.perf_counter()
+            t.train_step(*t.next_batch())  # warm-up: oneDNN picks its kernels per shape; compilation
+            t.train_step(*t.next_batch())
+            print(f"  warm-up, first 2 steps of {n}: {time.perf_counter() - start:.1f} s")
         parts = breakdown(trainers["loop"], args.steps)
         total = sum(parts.values())
         print(f"self CPU time per step, {total:.3f} s in all (Adam: the default loop):")
@@ -104,7 +114,8 @@ def main() -> None:
     print("seconds per training step (data excluded), median of rounds, and the ratio to the default loop:")
     for n, v in times.items():
         m = statistics.median(v)
-        print(f"  Adam {n:<8} {m:.4f} s  x{m / base:.3f}")
+        label = "generator compiled, Adam loop" if n == "compiled" else f"Adam {n}"
+        print(f"  {label:<30} {m:.4f} s  x{m / base:.3f}")
 
 
 if __name__ == "__main__":

@@ -282,14 +282,12 @@ def introduce(profile: Profile, trains: bool = True) -> None:
     _started[:] = [time.perf_counter()]
 
 
-def finish(profile: Profile) -> float:
+def finish(profile: Profile) -> None:
     """Print the line that ends every notebook: its profile, the machine and the wall time since `introduce`
-    (the whole notebook but its imports), so that a committed run says where and how fast it ran. Returns
-    the seconds."""
+    (the whole notebook but its imports), so that a committed run says where and how fast it ran."""
     if not _started:
         raise UserError("finish() measures from introduce(profile); run the notebook's setup cell first")
     seconds = time.perf_counter() - _started[0]
     minutes, rest = divmod(round(seconds), 60)
     took = f"{minutes} min {rest:02d} s"
     print(f"this notebook ran under profile {profile.name!r} on {where_it_runs()} in {took}")
-    return seconds

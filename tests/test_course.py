@@ -94,7 +94,7 @@ def test_finish_prints_the_profile_the_machine_and_the_seconds_since_introduce(c
     cpu = get_profile("cpu")
     introduce(cpu, trains=False)
     capsys.readouterr()
-    assert finish(cpu) == 125.4
+    finish(cpu)
     line = capsys.readouterr().out.strip()
     assert line == f"this notebook ran under profile 'cpu' on {where_it_runs()} in 2 min 05 s"
 
