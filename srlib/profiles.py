@@ -4,19 +4,18 @@
   under a minute on a 2-core CPU. The numbers it produces only show that the code runs.
 - ``cpu``: a laptop with 2 cores, each training notebook in at most 15 minutes, evaluation included. The
   SRResNet keeps the paper's shape but is shrunk to 8 residual blocks of 32 channels, trained on batches of
-  16 64x64 HR crops (16x16 LR): a step then costs about 0.18 s on 2 cores of an AMD EPYC (issue 24: 545 s
-  for 3,000 steps) against about 2 s for the paper's network on 96x96 crops. Where it departs from the
-  paper's constant 1e-4, and why: a one-cycle learning rate peaking at 1e-3 (`srlib.train.lr_factor`), and
-  a wall-clock budget of ``budget_seconds`` (600) besides the step count. A run this short learns faster
-  with a high rate, and only an annealed rate ends on a good step (the constant 3e-4 of the previous
-  recipe ended its 3,000 steps at 28.89 dB on the validation images, below bicubic's 28.90, after 29.21 at
-  step 2,250). Under the budget the schedule follows the larger of steps done and time spent, so a slower
-  laptop stops on time and still anneals. Measured at a fixed 400 steps, one thread (AMD EPYC, a loaded
-  machine; benchmarks/cpu_recipe_trials.md), seeds 0 and 1: Set5 26.83 and 27.05 dB with one-cycle 1e-3
-  against 26.50 and 24.31 dB with the constant 3e-4; seed 0 with L1 instead of MSE: 26.56 dB, so the loss
-  stays the paper's MSE. The 10-minute run itself (`benchmarks/cpu_profile.py`, seeds 0 and 1 side by side
-  with one thread each on the 2-core AMD EPYC): 2,640 and 2,632 steps, 630 s in all, Set5 +0.82 and +0.79 dB
-  over bicubic (Set14 +0.57, BSD100 +0.45 / +0.48): short of issue 24's +1.0 dB target.
+  16 64x64 HR crops (16x16 LR): a step then costs about 0.125 s on 2 quiet cores of an AMD EPYC against about
+  2 s for the paper's network on 96x96 crops. Where it departs from the paper's constant 1e-4, and why: a
+  one-cycle learning rate peaking at 1e-3 (`srlib.train.lr_factor`), and a wall-clock budget of
+  ``budget_seconds`` (720) besides the step count (5,700, what 720 s hold at that speed). A run this short
+  learns faster with a high rate, and only an annealed rate ends on a good step (the constant 3e-4 of the
+  previous recipe ended its 3,000 steps at 28.89 dB on the validation images, below bicubic's 28.90, after
+  29.21 at step 2,250). Under the budget the schedule follows the larger of steps done and time spent, so a
+  slower laptop stops on time and still anneals. Measured at a fixed 400 steps (one thread, a loaded
+  machine; benchmarks/cpu_recipe_trials.md has every trial), seeds 0 and 1: Set5 26.83 and 27.05 dB with
+  one-cycle 1e-3 against 26.50 and 24.31 dB with the constant 3e-4; seed 0 with L1 instead of MSE: 26.56
+  dB, so the loss stays the paper's MSE. The whole run (`benchmarks/cpu_profile.py --seed S`, 2 threads on
+  the 2-core AMD EPYC): SEED_LINE
   SRGAN under ``cpu`` trains with VGG16's phi_{5,3} content loss (ImageNet weights offline): its step, batch
   8 of 64x64 from the 8x32 generator, is about 10x the SRResNet step, some 1.3 s on 2 quiet cores
   (benchmarks/cpu_recipe_trials.md, "SRGAN step under cpu"), so 400 steps at 3e-4, capped at ``minutes``.
@@ -122,7 +121,7 @@ _PROFILES = {
         channels=32,
         batch_size=16,
         crop=64,
-        train_steps=4_700,  # 600 s at 0.127 s a step on 2 quiet cores; slower machines stop at budget_seconds
+        train_steps=5_700,  # 720 s at 0.127 s a step on 2 quiet cores; slower machines stop at budget_seconds
         lr=1e-3,
         srgan_batch_size=8,
         srgan_steps=400,
@@ -136,9 +135,9 @@ _PROFILES = {
         experiment_batch=16,
         experiment_crop=32,
         schedule="onecycle",
-        budget_seconds=600.0,
+        budget_seconds=720.0,
         srgan_lr=3e-4,  # notebook 05's rate, as before SRResNet's recipe changed
-        minutes=11.0,  # SRGAN's 400 steps take about 9 minutes on 2 quiet cores; a slower machine stops here
+        minutes=12.0,  # SRGAN: 400 steps take about 9 min on 2 quiet cores; SRResNet: its 720 s budget, the same
     ),
     "gpu": Profile(
         name="gpu",
