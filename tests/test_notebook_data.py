@@ -44,7 +44,7 @@ def test_each_notebook_names_the_datasets_it_reads():
     for notebook in (ROOT / "notebooks").rglob("0*.ipynb"):
         key = notebook.name[:2] + (" solutions" if notebook.parent.name == "solutions" else "")
         calls = f'fetch_data("{key}"' in notebook.read_text().replace('\\"', '"')
-        assert calls == (key != "05 solutions"), notebook.name  # 05's solutions read no dataset
+        assert calls == (key != "05 solutions"), notebook.name  # 05 solutions: fetch_data("05"), its images
 
 
 def test_srlib_mirror_serves_the_downloads_and_a_t91_alone_is_completed_to_291(
