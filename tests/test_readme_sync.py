@@ -69,16 +69,19 @@ def test_every_notebook_has_one_row_in_a_readmes_course_map(path):
     assert course_map(path) == notebooks, f"{path.name}: the course map's rows should name {notebooks}"
 
 
-def test_the_chinese_course_map_gives_the_times_the_notebooks_state():
-    """Each measured time of a notebook's "Time to run" (`smoke` N s, `cpu` M min N s) is in its row."""
-    rows = dict(re.findall(r"^\| `(\d\d_\w+)`(.*)$", CHINESE.read_text(), flags=re.M))
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        cells = json.loads(path.read_text())["cells"][:3]
-        intro = "".join(line for c in cells if c["cell_type"] == "markdown" for line in c["source"])
-        times = [f"`smoke` {n} 秒" for n in re.findall(r"`smoke` (\d+) s\b", intro)]
-        times += [f"`cpu` {m} 分 {n} 秒" for m, n in re.findall(r"`cpu` (\d+) min (\d+) s\b", intro)]
-        for time in times:
-            assert time in rows[path.stem], f"README.zh-CN.md's row of {path.stem} should say {time}"
+@pytest.mark.parametrize("path", [ENGLISH, CHINESE], ids=lambda p: p.name)
+def test_each_course_map_row_gives_the_wall_time_its_committed_run_printed(path):
+    """The time in a notebook's row is the one the last line of its committed outputs prints."""
+    rows = dict(re.findall(r"^\| `(\d\d_\w+)`(.*)$", path.read_text(), flags=re.M))
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+        last = "".join("".join(o.get("text", "")) for o in cells[-1].get("outputs", [])).strip()
+        found = re.search(r"under profile '(\w+)' on .+ in (\d+) min (\d\d) s$", last)
+        assert found, f"{notebook.name}: its last cell should print finish(profile)'s line"
+        profile, minutes, seconds = found.groups()
+        unit = ("min", "s") if path == ENGLISH else ("分", "秒")
+        said = f"`{profile}` {int(minutes)} {unit[0]} {seconds} {unit[1]}"
+        assert said in rows[notebook.stem], f"{path.name}'s row of {notebook.stem} should say {said}"
 
 
 def test_the_readme_tables_equal_the_ones_made_from_the_results_json(capsys):
