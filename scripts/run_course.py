@@ -49,10 +49,10 @@ def execute(path: Path, profile: str, timeout: int = 1800) -> str:
     nb = nbformat.read(path, as_version=4)
     os.environ["SRLIB_PROFILE"] = profile
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-        store_widget_state=False,
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )  # fmt: skip
     client.execute()
+    nb.metadata.pop("widgets", None)  # the widgets' saved state: large, and a reader reruns them anyway
     line = finish_line(nb)
     if line is None:
         raise SystemExit(f"{path.name}: no `finish(profile)` line in its outputs; end the notebook with one")
