@@ -68,12 +68,13 @@ def test_unknown_profile_is_a_user_error_listing_the_choices(monkeypatch, source
 def test_describe_states_the_profiles_own_sizes():
     """The line a notebook prints is made from the profile's fields, not from fixed text."""
     p = dataclasses.replace(
-        get_profile("cpu"), n_blocks=7, channels=24, batch_size=5, crop=44, train_steps=1234, srgan_steps=77
-    )
+        get_profile("cpu"), n_blocks=7, channels=24, batch_size=5, crop=44, train_steps=1234, srgan_steps=77,
+        budget_seconds=540.0,
+    )  # fmt: skip
     line = p.describe()
     assert "SRResNet 7 blocks x 24 channels, batch 5 of 44x44, 1,234 steps" in line
     assert "SRGAN 77 steps" in line and line.startswith("profile 'cpu' on ")
-    assert "1,234 steps (onecycle learning rate) or 10 minutes;" in line  # the cpu recipe's schedule, budget
+    assert "1,234 steps (onecycle learning rate) or 9 minutes;" in line  # the cpu recipe's schedule, budget
 
 
 @pytest.mark.parametrize("name", PROFILES)
