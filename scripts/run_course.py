@@ -24,8 +24,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from srlib.course import FINISHED
+
 ROOT = Path(__file__).resolve().parents[1]
-FINISH = "this notebook ran under profile"  # the start of `srlib.course.finish`'s line
 
 
 def course_notebooks(root: Path = ROOT) -> list[Path]:
@@ -39,7 +40,7 @@ def finish_line(nb: nbformat.NotebookNode) -> str | None:
     for cell in reversed(nb.cells):
         for output in cell.get("outputs", []):
             for line in output.get("text", "").splitlines():
-                if line.startswith(FINISH):
+                if FINISHED.match(line):
                     return line
     return None
 

@@ -9,6 +9,7 @@ project, so that notebook 05 finds notebook 04's generator and notebook 06 finds
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -257,6 +258,8 @@ def start_generator(
 
 
 _started: list[float] = []  # when `introduce` ran: `finish` measures the notebook's wall time from there
+# the line `finish` prints, read back from executed notebooks: profile, machine, minutes, seconds
+FINISHED = re.compile(r"^this notebook ran under profile '(\w+)' on (.+) in (\d+) min (\d\d) s$")
 
 
 def where_it_runs() -> str:

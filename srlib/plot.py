@@ -311,35 +311,35 @@ def architecture_figure(model: nn.Module, title: str = "", per_row: int = 16) ->
     return fig
 
 
-# the SRGAN training graph: box -> (x, y, colour); arrows between boxes, with a label on some
+# the SRGAN training graph: box name -> (its text, x, y, colour); arrows between named boxes, some labelled
 SRGAN_BOXES = {
-    "LR": (0.0, 2.0, "#f0f0f0"),
-    "G\n(SRResNet)": (1.5, 2.0, "#9ecae1"),
-    "SR": (3.0, 2.0, "#f0f0f0"),
-    "HR": (3.0, 0.0, "#f0f0f0"),
-    "D": (4.7, 3.0, "#fcbba1"),
-    "VGG\n(frozen)": (4.7, 1.0, "#c7e9c0"),
-    "adversarial loss\n-log D(SR)": (6.6, 3.0, "#fdd0a2"),
-    "D loss\nBCE(D(HR), 1) + BCE(D(SR), 0)": (6.6, 4.2, "#fdd0a2"),
-    "content loss\nMSE(phi(SR), phi(HR))": (6.6, 1.0, "#fdd0a2"),
-    "perceptual loss\ncontent + 1e-3 adversarial": (8.9, 2.0, "#fdd0a2"),
-    "G's Adam": (8.9, 0.4, "#dadaeb"),
-    "D's Adam": (8.9, 4.2, "#dadaeb"),
+    "LR": ("LR", 0.0, 2.0, "#f0f0f0"),
+    "G": ("G\n(SRResNet)", 1.5, 2.0, "#9ecae1"),
+    "SR": ("SR", 3.0, 2.0, "#f0f0f0"),
+    "HR": ("HR", 3.0, 0.0, "#f0f0f0"),
+    "D": ("D", 4.7, 3.0, "#fcbba1"),
+    "VGG": ("VGG\n(frozen)", 4.7, 1.0, "#c7e9c0"),
+    "adversarial loss": ("adversarial loss\n-log D(SR)", 6.6, 3.0, "#fdd0a2"),
+    "D loss": ("D loss\nBCE(D(HR), 1) + BCE(D(SR), 0)", 6.6, 4.2, "#fdd0a2"),
+    "content loss": ("content loss\nMSE(phi(SR), phi(HR))", 6.6, 1.0, "#fdd0a2"),
+    "perceptual loss": ("perceptual loss\ncontent + 1e-3 adversarial", 8.9, 2.0, "#fdd0a2"),
+    "G's Adam": ("G's Adam", 8.9, 0.4, "#dadaeb"),
+    "D's Adam": ("D's Adam", 8.9, 4.2, "#dadaeb"),
 }
-SRGAN_ARROWS = (  # (from, to, label); a dashed arrow is an optimiser's update of a network
-    ("LR", "G\n(SRResNet)", ""),
-    ("G\n(SRResNet)", "SR", ""),
+SRGAN_ARROWS = (  # (from, to, label); the optimisers' updates of G and D are drawn apart, dashed
+    ("LR", "G", ""),
+    ("G", "SR", ""),
     ("SR", "D", ""),
     ("HR", "D", ""),
-    ("SR", "VGG\n(frozen)", ""),
-    ("HR", "VGG\n(frozen)", ""),
-    ("D", "adversarial loss\n-log D(SR)", "D(SR)"),
-    ("D", "D loss\nBCE(D(HR), 1) + BCE(D(SR), 0)", "D(HR), D(SR.detach())"),
-    ("VGG\n(frozen)", "content loss\nMSE(phi(SR), phi(HR))", "phi(SR), phi(HR)"),
-    ("adversarial loss\n-log D(SR)", "perceptual loss\ncontent + 1e-3 adversarial", ""),
-    ("content loss\nMSE(phi(SR), phi(HR))", "perceptual loss\ncontent + 1e-3 adversarial", ""),
-    ("perceptual loss\ncontent + 1e-3 adversarial", "G's Adam", ""),
-    ("D loss\nBCE(D(HR), 1) + BCE(D(SR), 0)", "D's Adam", ""),
+    ("SR", "VGG", ""),
+    ("HR", "VGG", ""),
+    ("D", "adversarial loss", "D(SR)"),
+    ("D", "D loss", "D(HR), D(SR.detach())"),
+    ("VGG", "content loss", "phi(SR), phi(HR)"),
+    ("adversarial loss", "perceptual loss", ""),
+    ("content loss", "perceptual loss", ""),
+    ("perceptual loss", "G's Adam", ""),
+    ("D loss", "D's Adam", ""),
 )
 
 
@@ -349,24 +349,25 @@ def srgan_graph_figure() -> Figure:
     optimiser, D's loss -> D's optimiser. The optimisers' updates of G and D are dashed arrows."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax = fig.subplots()
+    where = {name: (x, y) for name, (_, x, y, _) in SRGAN_BOXES.items()}
     boxes = {
-        label: ax.text(x, y, label, ha="center", va="center", fontsize=8, bbox={
+        name: ax.text(x, y, text, ha="center", va="center", fontsize=8, bbox={
             "boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "black", "lw": 0.7})
-        for label, (x, y, colour) in SRGAN_BOXES.items()
+        for name, (text, x, y, colour) in SRGAN_BOXES.items()
     }
 
     def arrow(start: str, end: str, **style: object) -> None:  # clipped to the two boxes' outlines
-        ax.annotate("", xy=SRGAN_BOXES[end][:2], xytext=SRGAN_BOXES[start][:2], arrowprops={
+        ax.annotate("", xy=where[end], xytext=where[start], arrowprops={
             "arrowstyle": "->", "lw": 0.9, "shrinkA": 2, "shrinkB": 2,
             "patchA": boxes[start].get_bbox_patch(), "patchB": boxes[end].get_bbox_patch(), **style})
 
     for start, end, label in SRGAN_ARROWS:
         arrow(start, end)
         if label:
-            (x0, y0, _), (x1, y1, _) = SRGAN_BOXES[start], SRGAN_BOXES[end]
+            (x0, y0), (x1, y1) = where[start], where[end]
             ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", va="bottom", fontsize=6.5,
                     color="C3")
-    for optimiser, network, bend in (("G's Adam", "G\n(SRResNet)", -0.2), ("D's Adam", "D", 0.3)):
+    for optimiser, network, bend in (("G's Adam", "G", -0.2), ("D's Adam", "D", 0.3)):
         arrow(optimiser, network, lw=0.8, ls="--", color="C0", connectionstyle=f"arc3,rad={bend}")
     ax.text(1.5, 4.3, "dashed: an optimiser updates its network\n(D's step uses SR.detach(): G is untouched;"
             "\nG's step goes through the frozen D and VGG)", ha="center", va="center", fontsize=7, color="C0")

@@ -4,19 +4,17 @@ the wall time, within the course's 15 minutes a notebook under `cpu`."""
 
 import importlib.util
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from srlib.course import SMOKE_BANNER
+from srlib.course import FINISHED, SMOKE_BANNER
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("run_course", ROOT / "scripts" / "run_course.py")
 run_course = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run_course)
 NOTEBOOKS = run_course.course_notebooks()
-FINISH = re.compile(r"this notebook ran under profile '(cpu|gpu|colab)' on (.+) in (\d+) min (\d\d) s$")
 
 
 def output_text(cell: dict) -> str:
@@ -31,8 +29,10 @@ def test_committed_outputs_are_a_real_run_ending_with_its_profile_machine_and_ti
     unrun = [i for i, c in enumerate(cells) if c["source"] and c.get("execution_count") is None]
     assert not unrun, f"{path.name}: code cells {unrun} were not executed; run scripts/run_course.py"
     last = output_text(cells[-1]).strip().splitlines()
-    match = FINISH.match(last[-1]) if last else None
-    assert match, f"{path.name} should end with the line finish(profile) prints; run scripts/run_course.py"
+    match = FINISHED.match(last[-1]) if last else None
+    assert match and match[1] in ("cpu", "gpu", "colab"), (
+        f"{path.name} should end with the finish(profile) line of a real run; see scripts/run_course.py"
+    )
     profile, _, minutes, _ = match.groups()
     if profile == "cpu":
         assert int(minutes) < 15, f"{path.name} took {minutes} min under cpu: over the course's 15"

@@ -14,6 +14,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from srlib.cli import main
+from srlib.course import FINISHED
 from srlib.plot import zoom_figure
 from srlib.weights import PRETRAINED, pretrained_sha256
 
@@ -76,9 +77,9 @@ def test_each_course_map_row_gives_the_wall_time_its_committed_run_printed(path)
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
         last = "".join("".join(o.get("text", "")) for o in cells[-1].get("outputs", [])).strip()
-        found = re.search(r"under profile '(\w+)' on .+ in (\d+) min (\d\d) s$", last)
+        found = FINISHED.match(last)
         assert found, f"{notebook.name}: its last cell should print finish(profile)'s line"
-        profile, minutes, seconds = found.groups()
+        profile, _, minutes, seconds = found.groups()
         unit = ("min", "s") if path == ENGLISH else ("分", "秒")
         said = f"`{profile}` {int(minutes)} {unit[0]} {seconds} {unit[1]}"
         assert said in rows[notebook.stem], f"{path.name}'s row of {notebook.stem} should say {said}"
